@@ -1,0 +1,39 @@
+"""The ``hub`` command: one group, each sub-command in a module of its own."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from hub.cli import db_cmd
+from hub.cli.context import EXIT_USER_ERROR, CliContext
+from hub.errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="HUB_CONFIG",
+    help="TOML configuration file (default: built-in settings plus HUB_* variables).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """The hub: one secure conversation per debt-collection case."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = CliContext(config_path=config_path)
+
+
+cli.add_command(db_cmd.db)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except UserError as exc:  # raised while loading settings outside run()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USER_ERROR)

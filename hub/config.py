@@ -1,0 +1,250 @@
+"""Configuration: one TOML file plus ``HUB_*`` environment overrides, loaded once.
+
+The result is a frozen, typed :class:`Settings` object that callers pass down; nothing here is
+global. Secrets (database and mail passwords, the at-rest keys, the lookup key) are never read
+from the TOML file itself: they come from the environment (``HUB_SECTION_KEY``) or from a file
+named by ``<key>_file`` that only its owner may read. They are held as ``SecretStr`` so that a
+log line or a traceback never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from hub.errors import ConfigError
+
+ENV_PREFIX = "HUB_"
+#: Environment variables with the prefix that are not settings.
+RESERVED_ENV = frozenset({"HUB_CONFIG", "HUB_TEST_POSTGRES_URL", "HUB_TEST_KEEP"})
+#: Keys that hold secrets: never accepted inline in the TOML file.
+SECRET_KEYS: dict[str, frozenset[str]] = {
+    "database": frozenset({"password"}),
+    "smtp": frozenset({"password"}),
+    "imap": frozenset({"password"}),
+    "security": frozenset({"at_rest_keys", "lookup_key", "reply_token_key"}),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class HubSection(_Section):
+    name: str = "Hub Collections"
+    base_url: str = "http://127.0.0.1:8080"
+    data_dir: Path = Path("./var")
+    default_timezone: str = "Europe/Berlin"
+    default_language: Literal["en", "de", "da"] = "en"
+
+
+class DatabaseSection(_Section):
+    url: str = "sqlite+aiosqlite:///./var/hub.db"
+    password: SecretStr | None = None
+    echo: bool = False
+    pool_size: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split(':', 1)[0]!r})"
+            )
+        return value
+
+
+class SecuritySection(_Section):
+    at_rest_active_key: str = "k1"
+    #: ``id:base64key`` entries separated by newlines or commas; 32-byte keys (AES-256-GCM).
+    at_rest_keys: SecretStr | None = None
+    #: base64 32-byte key for the keyed hashes that let us look up an email address.
+    lookup_key: SecretStr | None = None
+    #: base64 key for the HMAC in per-case reply addresses.
+    reply_token_key: SecretStr | None = None
+
+
+class MailServerSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    cafile: Path | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class SmtpSection(MailServerSection):
+    from_address: str = "reminders@hub.invalid"
+    reply_domain: str = "hub.invalid"
+
+
+class ImapSection(MailServerSection):
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "tls"
+    mailboxes: tuple[str, ...] = ("INBOX",)
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+
+class ImportSection(_Section):
+    batch_size: int = Field(default=2000, ge=1, le=100_000)
+    default_language: Literal["en", "de", "da"] = "en"
+
+
+class LoggingSection(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(_Section):
+    hub: HubSection = HubSection()
+    database: DatabaseSection = DatabaseSection()
+    security: SecuritySection = SecuritySection()
+    smtp: SmtpSection = SmtpSection()
+    imap: ImapSection = ImapSection()
+    import_: ImportSection = Field(default=ImportSection(), alias="import")
+    logging: LoggingSection = LoggingSection()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL with the secret password filled in, never to be logged."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database.url)
+        if self.database.password is not None and url.password is None:
+            url = url.set(password=self.database.password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type)
+}
+_SECTION_NAMES = {("import" if name == "import_" else name): name for name in _SECTIONS}
+
+
+def _read_secret_file(path: Path, key: str) -> str:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read secret file {path}: {exc.strerror}") from exc
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{key}: secret file {path} is readable by others "
+            f"(mode {stat.S_IMODE(info.st_mode):o}); run: chmod 600 {path}"
+        )
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _coerce_env(section_model: type[BaseModel], key: str, raw: str) -> Any:
+    annotation = section_model.model_fields[key].annotation
+    if annotation is not None and "tuple" in str(annotation):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def _apply_env(data: dict[str, dict[str, Any]], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        for toml_name, attr in _SECTION_NAMES.items():
+            if rest.startswith(toml_name + "_"):
+                key = rest[len(toml_name) + 1 :]
+                model = _SECTIONS[attr]
+                is_secret_file = key.endswith("_file") and key[: -len("_file")] in SECRET_KEYS.get(
+                    toml_name, frozenset()
+                )
+                if is_secret_file:
+                    data.setdefault(toml_name, {})[key] = raw
+                    break
+                if key in model.model_fields:
+                    data.setdefault(toml_name, {})[key] = _coerce_env(model, key, raw)
+                    break
+        else:
+            raise ConfigError(f"{name}: unknown setting (no section and key of that name)")
+
+
+def _resolve_secret_files(data: dict[str, dict[str, Any]], base: Path) -> None:
+    for section, values in data.items():
+        for key in list(values):
+            if not key.endswith("_file"):
+                continue
+            target = key[: -len("_file")]
+            if target not in SECRET_KEYS.get(section, frozenset()):
+                continue
+            path_value = values.pop(key)
+            if target in values:
+                continue  # the environment wins over a file
+            if not path_value:
+                continue
+            path = Path(path_value)
+            if not path.is_absolute():
+                path = base / path
+            values[target] = _read_secret_file(path, f"{section}.{key}")
+
+
+def _reject_inline_secrets(data: Mapping[str, Any]) -> None:
+    for section, keys in SECRET_KEYS.items():
+        values = data.get(section)
+        if not isinstance(values, Mapping):
+            continue
+        for key in keys:
+            if key in values:
+                raise ConfigError(
+                    f"{section}.{key}: secrets are not accepted in the config file; set "
+                    f"{ENV_PREFIX}{section.upper()}_{key.upper()} or {section}.{key}_file "
+                    "(a file only its owner can read)"
+                )
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join("import" if part == "import_" else str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown setting (is it a typo?)")
+        else:
+            lines.append(f"{loc}: {err['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the TOML file (if any), apply ``HUB_*`` overrides and validate.
+
+    Raises :class:`ConfigError` naming the key and what is wrong.
+    """
+    env = os.environ if environ is None else environ
+    if path is None and env.get("HUB_CONFIG"):
+        path = Path(env["HUB_CONFIG"])
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        base = path.resolve().parent
+    _reject_inline_secrets(data)
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section}: expected a [{section}] table")
+    _apply_env(data, env)
+    _resolve_secret_files(data, base)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
