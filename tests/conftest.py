@@ -43,9 +43,7 @@ def secrets_env() -> dict[str, str]:
 
 @pytest.fixture
 def keyring() -> Keyring:
-    return Keyring(
-        {"k1": base64.b64decode(generate_key())}, "k1", base64.b64decode(generate_key())
-    )
+    return Keyring({"k1": base64.b64decode(generate_key())}, "k1", base64.b64decode(generate_key()))
 
 
 async def _create_pg_database() -> str:
@@ -100,12 +98,12 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def hub_env(settings: Settings, secrets_env: dict[str, str], db_url: str) -> Iterator[dict[str, str]]:
+def hub_env(
+    settings: Settings, secrets_env: dict[str, str], db_url: str
+) -> Iterator[dict[str, str]]:
     """Environment for running the ``hub`` command against the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(secrets_env)
     env["HUB_DATABASE_URL"] = db_url
     env["HUB_HUB_DATA_DIR"] = str(settings.hub.data_dir)
     yield env
-
-

@@ -42,9 +42,7 @@ class CliContext:
         try:
             await db.check()
             if require_current_schema and not await migrate.is_up_to_date(db.engine):
-                raise UserError(
-                    "the database schema is not up to date: run 'hub db upgrade' first"
-                )
+                raise UserError("the database schema is not up to date: run 'hub db upgrade' first")
             yield db
         finally:
             await db.close()

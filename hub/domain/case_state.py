@@ -51,9 +51,7 @@ class CaseEvent(StrEnum):
 S, E = CaseState, CaseEvent
 
 #: States in which no dunning reminder may be sent.
-PAUSED_STATES = frozenset(
-    {S.DISPUTED, S.PROMISED, S.PLAN_REQUESTED, S.PLAN_ACTIVE, S.ON_HOLD}
-)
+PAUSED_STATES = frozenset({S.DISPUTED, S.PROMISED, S.PLAN_REQUESTED, S.PLAN_ACTIVE, S.ON_HOLD})
 #: States in which a case is finished; only a reopen (or a reversed payment) leaves them.
 TERMINAL_STATES = frozenset({S.PAID, S.CLOSED, S.WITHDRAWN, S.HANDED_OVER})
 ACTIVE_STATES = frozenset(S) - TERMINAL_STATES

@@ -7,6 +7,7 @@ Alembic's commands are synchronous; they run on the async engine's connection th
 from __future__ import annotations
 
 from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
