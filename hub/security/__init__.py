@@ -1,0 +1,1 @@
+"""Security: the audit log (and, alongside it, passwords, TOTP and roles)."""
