@@ -102,6 +102,24 @@ class LoggingSection(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+def _shipped_template_dir() -> Path:
+    """The templates the hub ships: the checkout's ``templates/`` when run from a checkout,
+    else the copy inside the installed package (``hub/templates``, a symlink in the checkout)."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "templates" / "mail").is_dir():
+        return checkout / "templates"
+    return package / "templates"
+
+
+class OutboundSection(_Section):
+    #: searched first: ``<dir>/<creditor code>/mail/<lang>/`` then ``<dir>/mail/<lang>/``, so
+    #: collectors and creditors override single templates without editing the package
+    template_dir: Path | None = None
+    #: the shipped templates, searched last
+    default_template_dir: Path = Field(default_factory=_shipped_template_dir)
+
+
 class Settings(_Section):
     hub: HubSection = HubSection()
     database: DatabaseSection = DatabaseSection()
@@ -110,6 +128,7 @@ class Settings(_Section):
     imap: ImapSection = ImapSection()
     import_: ImportSection = Field(default=ImportSection(), alias="import")
     logging: LoggingSection = LoggingSection()
+    outbound: OutboundSection = OutboundSection()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
