@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hub.errors import ConfigError
 
@@ -59,6 +67,24 @@ class DatabaseSection(_Section):
                 f"(got {value.split(':', 1)[0]!r})"
             )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_out_of_url(cls, data: Any) -> Any:
+        """Keep a password given inside the URL as a secret, so repr() never shows it."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("url"), str):
+            return data
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(data["url"])
+        except ArgumentError:
+            return data  # the url validator reports it
+        if url.password is None:
+            return data
+        bare = url._replace(password=None).render_as_string(hide_password=False)
+        return {"password": url.password, **data, "url": bare}
 
 
 class SecuritySection(_Section):
@@ -223,6 +249,15 @@ def _reject_inline_secrets(data: Mapping[str, Any]) -> None:
                     f"{ENV_PREFIX}{section.upper()}_{key.upper()} or {section}.{key}_file "
                     "(a file only its owner can read)"
                 )
+    database = data.get("database")
+    url = database.get("url") if isinstance(database, Mapping) else None
+    if isinstance(url, str) and "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        userinfo = url.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[0]
+        if ":" in userinfo:
+            raise ConfigError(
+                "database.url: a password in the URL is not accepted in the config file; set "
+                f"{ENV_PREFIX}DATABASE_PASSWORD or database.password_file"
+            )
 
 
 def _format_validation_error(exc: ValidationError) -> str:
