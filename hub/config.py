@@ -110,6 +110,21 @@ class MailServerSection(_Section):
 class SmtpSection(MailServerSection):
     from_address: str = "reminders@hub.invalid"
     reply_domain: str = "hub.invalid"
+    #: the outbox relay (hub.outbound.relay): rows claimed per pass, one connection per batch
+    relay_batch_size: int = Field(default=50, ge=1, le=10_000)
+    #: a claim older than this is taken to belong to a dead relay and is released again;
+    #: a live relay stops sending from a batch before its own lease runs out
+    relay_lease_seconds: float = Field(default=600.0, gt=0)
+    relay_poll_interval_seconds: float = Field(default=5.0, gt=0)
+    #: after this many attempts, or this age, a temporarily failing message is marked failed
+    relay_max_attempts: int = Field(default=12, ge=1)
+    relay_max_age_seconds: float = Field(default=5 * 24 * 3600.0, gt=0)
+    #: exponential backoff with full jitter: uniform(0, min(cap, base * 2**(attempts-1)))
+    relay_backoff_base_seconds: float = Field(default=60.0, gt=0)
+    relay_backoff_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
+    #: per recipient domain token bucket; 0 turns the limit off
+    relay_domain_rate_per_minute: float = Field(default=120.0, ge=0)
+    relay_domain_burst: int = Field(default=20, ge=1)
 
 
 class ImapSection(MailServerSection):

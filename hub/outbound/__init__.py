@@ -1,0 +1,1 @@
+"""Outbound mail: render, compose, protect, then the transactional outbox and its SMTP relay."""
