@@ -54,7 +54,13 @@ def create_engine(url: str, keyring: Keyring, *, echo: bool = False) -> AsyncEng
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailableError(
+                    f"cannot reach the database {parsed.render_as_string(hide_password=True)}: "
+                    f"cannot create {Path(database).parent}: {exc.strerror}"
+                ) from None
     else:
         kwargs.update(pool_pre_ping=True, connect_args={"timeout": 10})
     engine = _create_async_engine(parsed, **kwargs)
