@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from hub.crypto.at_rest import Keyring
 from hub.domain.case_state import CaseState
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 ACTOR = "system:import"
 ENTRY_KIND = "imported"
 #: Parameters per IN (...) lookup: well under SQLite's and PostgreSQL's limits.
+#: (Inserts use ``render_nulls``: without it the ORM omits None columns and splits a batch
+#: wherever the set of None columns changes, often into single-row statements.)
 LOOKUP_CHUNK = 1000
 
 
@@ -212,6 +215,32 @@ class _Importer:
                 )
         self.debtor_ids.update({key: debtor_id for key, (debtor_id, _) in found.items()})
 
+    async def _ids_of(
+        self,
+        model: type[Debtor] | type[Case],
+        column: InstrumentedAttribute[str],
+        keys: list[tuple[int, str]],
+    ) -> dict[tuple[int, str], int]:
+        """Ids of just-inserted rows by (creditor id, unique text key), looked up in bulk.
+
+        Bulk INSERT … RETURNING with ordered results is not batched on SQLite (an INTEGER
+        PRIMARY KEY is no insert sentinel there): it ran one statement per row and spliced
+        the results quadratically. Plain executemany plus an indexed lookup is far faster.
+        """
+        by_creditor: dict[int, list[str]] = defaultdict(list)
+        for creditor_id, value in keys:
+            by_creditor[creditor_id].append(value)
+        ids: dict[tuple[int, str], int] = {}
+        for creditor_id, values in by_creditor.items():
+            for chunk in _chunks(values, LOOKUP_CHUNK):
+                result = await self.session.execute(
+                    select(column, model.id).where(
+                        model.creditor_id == creditor_id, column.in_(chunk)
+                    )
+                )
+                ids.update(((creditor_id, value), row_id) for value, row_id in result.tuples())
+        return ids
+
     async def _insert(self, rows: list[tuple[int, CaseRow]]) -> None:
         keyring = self.keyring
         new_debtors: dict[tuple[int, str], CaseRow] = {}
@@ -220,9 +249,8 @@ class _Importer:
             if key not in self.debtor_ids and key not in new_debtors:
                 new_debtors[key] = row
         if new_debtors:
-            keys = list(new_debtors)
-            result = await self.session.execute(
-                insert(Debtor).returning(Debtor.id, sort_by_parameter_order=True),
+            await self.session.execute(
+                insert(Debtor).execution_options(render_nulls=True),
                 [
                     {
                         "creditor_id": creditor_id,
@@ -240,10 +268,11 @@ class _Importer:
                     for (creditor_id, _), row in new_debtors.items()
                 ],
             )
-            ids = list(result.scalars())
-            self.debtor_ids.update(zip(keys, ids, strict=True))
+            self.debtor_ids.update(
+                await self._ids_of(Debtor, Debtor.external_ref, list(new_debtors))
+            )
             await self.session.execute(
-                insert(DebtorEmail),
+                insert(DebtorEmail).execution_options(render_nulls=True),
                 [
                     {
                         "debtor_id": self.debtor_ids[key],
@@ -256,8 +285,8 @@ class _Importer:
                 ],
             )
             self.report.debtors_created += len(new_debtors)
-        result = await self.session.execute(
-            insert(Case).returning(Case.id, sort_by_parameter_order=True),
+        await self.session.execute(
+            insert(Case).execution_options(render_nulls=True),
             [
                 {
                     "creditor_id": creditor_id,
@@ -272,9 +301,11 @@ class _Importer:
                 for creditor_id, row in rows
             ],
         )
-        case_ids = list(result.scalars())
+        case_ids = await self._ids_of(
+            Case, Case.reference, [(creditor_id, row.reference) for creditor_id, row in rows]
+        )
         await self.session.execute(
-            insert(ThreadEntry),
+            insert(ThreadEntry).execution_options(render_nulls=True),
             [
                 {
                     "case_id": case_id,
@@ -288,7 +319,8 @@ class _Importer:
                         "state": CaseState.OPEN.value,
                     },
                 }
-                for case_id, (_, row) in zip(case_ids, rows, strict=True)
+                for creditor_id, row in rows
+                for case_id in (case_ids[(creditor_id, row.reference)],)
             ],
         )
         self.report.imported += len(rows)
