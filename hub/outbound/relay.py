@@ -159,6 +159,7 @@ class Relay:
         stop: asyncio.Event | None,
     ) -> None:
         lease_budget = timedelta(seconds=self.settings.smtp.relay_lease_seconds * LEASE_SAFETY)
+        connect_failure: DeliveryResult | None = None
         for index, row in enumerate(rows):
             stopping = stop is not None and stop.is_set()
             if stopping or self.clock() - claimed_at > lease_budget:
@@ -182,9 +183,12 @@ class Relay:
                 result = DeliveryResult(Outcome.TEMPORARY, None, row.last_error or "gave up")
                 await self._record(row, result, counts, attempts=row.attempts)
                 continue
-            refused = await self.connection.open()
-            if refused is not None:
-                result = refused
+            if connect_failure is None:
+                connect_failure = await self.connection.open()
+            if connect_failure is not None:
+                # the smart host is unreachable or refuses us: the rest of the batch shares that
+                # answer (each still counts an attempt) instead of waiting for a timeout each
+                result = connect_failure
             else:
                 result = await self.connection.send(
                     row.envelope_from, recipients_of(row), row.message

@@ -73,7 +73,7 @@ def _currency_filter(locale: str) -> Callable[..., str]:
 
 
 def _date_filter(locale: str) -> Callable[..., str]:
-    def format_date(value: date, format: str = "long", locale: str = locale) -> str:  # noqa: A002
+    def format_date(value: date, format: str = "long", locale: str = locale) -> str:
         return babel_format_date(value, format=format, locale=locale)
 
     return format_date
@@ -214,4 +214,6 @@ class MailRenderer:
         Only the portal link and the language reach the template, so an overridden notice
         cannot leak personal data either.
         """
-        return self._render(context.language, context.creditor_code, NOTICE, context.template_vars())
+        return self._render(
+            context.language, context.creditor_code, NOTICE, context.template_vars()
+        )

@@ -46,7 +46,9 @@ class DeliveryResult:
     @property
     def summary(self) -> str:
         """The answer without addresses: for logs, ``last_error`` and unencrypted metadata."""
-        text = f"{self.code} {self.reply}" if self.code is not None else self.reply
+        text = self.reply
+        if self.code is not None and not text.startswith(str(self.code)):
+            text = f"{self.code} {text}"
         return redact_addresses(" ".join(text.split()))[:500]
 
 
@@ -59,7 +61,10 @@ def classify(exc: BaseException) -> DeliveryResult:
     """What an aiosmtplib (or socket) exception raised during a mail transaction means."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refused = exc.recipients
-        reply = "; ".join(f"{r.code} {r.message}" for r in refused)
+        if len(refused) == 1:
+            reply = refused[0].message
+        else:
+            reply = "; ".join(f"{r.code} {r.message}" for r in refused)
         temporary = any(400 <= r.code < 500 for r in refused) or not refused
         first = refused[0].code if refused else None
         return DeliveryResult(Outcome.TEMPORARY if temporary else Outcome.PERMANENT, first, reply)
