@@ -128,7 +128,7 @@ async def test_dump_holds_no_personal_data(database: Database, settings: Setting
 
 
 def test_the_search_would_find_a_leak() -> None:
-    leak = f"x'{'Vandersloot'.encode().hex().upper()}' and Quirinius".encode()
+    leak = f"x'{b'Vandersloot'.hex().upper()}' and Quirinius".encode()
     try:
         assert_no_personal_data(leak, "a crafted dump")
     except AssertionError as exc:
