@@ -68,13 +68,14 @@ def reference_chain(references: Sequence[str], in_reply_to: str | None) -> list[
     return chain
 
 
-def _base_message(
+def _build(
     rendered: RenderedMail,
     *,
     from_addr: str,
     to_addr: str,
     message_id_domain: str,
     date: datetime,
+    extra_headers: Sequence[tuple[str, str]] = (),
 ) -> tuple[EmailMessage, str]:
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("date must be timezone-aware")
@@ -86,11 +87,16 @@ def _base_message(
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
+    for name, value in extra_headers:
+        message[name] = value
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "OOF, AutoReply"
-    message["Content-Language"] = rendered.language
     message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for part in message.iter_parts():
+        del part["MIME-Version"]  # belongs to the top level only (RFC 2045, 4)
+    # after the body: making the message multipart moves Content-* headers into its first part
+    message["Content-Language"] = rendered.language
     return message, message_id
 
 
@@ -112,23 +118,24 @@ def compose_reminder(
     this message follows (usually the newest, or the debtor's last reply). ``list_unsubscribe``
     is the opt-out URL, offered to mail clients as ``List-Unsubscribe`` (RFC 2369) when given.
     """
-    message, message_id = _base_message(
+    headers = [("Reply-To", reply_to)]
+    if in_reply_to:
+        headers.append(("In-Reply-To", normal_message_id(in_reply_to)))
+    chain = reference_chain(references, in_reply_to)
+    if chain:
+        headers.append(("References", " ".join(chain)))
+    if list_unsubscribe:
+        if not list_unsubscribe.startswith(("https://", "mailto:")):
+            raise ValueError("list_unsubscribe must be an https: or mailto: URL")
+        headers.append(("List-Unsubscribe", f"<{list_unsubscribe}>"))
+    message, message_id = _build(
         rendered,
         from_addr=from_addr,
         to_addr=to_addr,
         message_id_domain=message_id_domain,
         date=date,
+        extra_headers=headers,
     )
-    message["Reply-To"] = reply_to
-    chain = reference_chain(references, in_reply_to)
-    if in_reply_to:
-        message["In-Reply-To"] = normal_message_id(in_reply_to)
-    if chain:
-        message["References"] = " ".join(chain)
-    if list_unsubscribe:
-        if not list_unsubscribe.startswith(("https://", "mailto:")):
-            raise ValueError("list_unsubscribe must be an https: or mailto: URL")
-        message["List-Unsubscribe"] = f"<{list_unsubscribe}>"
     return message, message_id
 
 
@@ -147,15 +154,14 @@ def compose_notice(
     ``reply_to`` (the signed reply address: an opaque token) is allowed so that an answer still
     reaches the case.
     """
-    message, message_id = _base_message(
+    message, message_id = _build(
         rendered,
         from_addr=from_addr,
         to_addr=to_addr,
         message_id_domain=message_id_domain,
         date=date,
+        extra_headers=[("Reply-To", reply_to)] if reply_to else [],
     )
-    if reply_to:
-        message["Reply-To"] = reply_to
     return message, message_id
 
 

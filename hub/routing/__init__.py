@@ -1,0 +1,1 @@
+"""Routing: signed reply and bounce addresses, and matching a reply to its case."""
