@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -51,8 +52,10 @@ async def raw_update(database: Database, sql: str, **params: object) -> None:
         assert result.rowcount == 1
 
 
-def json_param(database: Database) -> str:
-    return "CAST(:details AS JSON)" if database.is_postgres else ":details"
+def set_details(database: Database, extra: str = "") -> str:
+    """A raw UPDATE of one row's details (a JSON parameter needs a cast on PostgreSQL)."""
+    value = "CAST(:details AS JSON)" if database.is_postgres else ":details"
+    return f"UPDATE audit_log SET details = {value}{extra} WHERE id = :id"  # noqa: S608
 
 
 async def test_empty_log_verifies(database: Database) -> None:
@@ -68,7 +71,7 @@ async def test_chain_verifies(database: Database) -> None:
     entries = await all_entries(database)
     assert [e.id for e in entries] == ids
     assert entries[0].prev_hash == GENESIS_HASH
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.entry_hash
     for entry in entries:
         assert entry.entry_hash == compute_hash(
@@ -119,7 +122,7 @@ async def test_tampering_is_found_at_that_row(database: Database, field: str) ->
         forged = json.dumps({"field": "state", "old": "open", "new": "paid", "n": 2, "ratio": 0.25})
         await raw_update(
             database,
-            f"UPDATE audit_log SET details = {json_param(database)} WHERE id = :id",
+            set_details(database),
             details=forged,
             id=target,
         )
@@ -160,7 +163,7 @@ async def test_rehashed_forgery_breaks_the_next_link(database: Database) -> None
     )
     await raw_update(
         database,
-        f"UPDATE audit_log SET details = {json_param(database)}, entry_hash = :h WHERE id = :id",
+        set_details(database, ", entry_hash = :h"),
         details=json.dumps(details),
         h=forged_hash,
         id=victim.id,
