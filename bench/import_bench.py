@@ -96,7 +96,8 @@ async def hub_import(csv_path: Path, workdir: Path, batch_size: int) -> tuple[fl
         await create_creditor(database, CreditorData("BENCH", "Bench Creditor"))
         defaults = RowDefaults(settings.import_.default_language, settings.hub.default_timezone)
         started = time.perf_counter()
-        parsed = await asyncio.to_thread(parse_case_file, csv_path.read_bytes(), defaults)
+        data = await asyncio.to_thread(csv_path.read_bytes)
+        parsed = await asyncio.to_thread(parse_case_file, data, defaults)
         parsed_at = time.perf_counter()
         if parsed.errors:
             raise SystemExit(f"generated file has errors, e.g. {parsed.errors[0]}")
@@ -178,7 +179,9 @@ def main() -> None:
         parse_s, store_s, imported = asyncio.run(hub_import(csv_path, workdir, args.batch_size))
         total = parse_s + store_s
         bare = bare_baseline(csv_path, workdir)
-        print(f"  hub import: {total:.1f} s ({parse_s:.1f} s parse+validate, {store_s:.1f} s store)")
+        print(
+            f"  hub import: {total:.1f} s ({parse_s:.1f} s parse+validate, {store_s:.1f} s store)"
+        )
         print(f"  hub import: {imported / total:,.0f} rows/s ({imported} imported)")
         print(f"  bare csv + sqlite3 executemany: {bare:.2f} s, {args.rows / bare:,.0f} rows/s")
         print(f"  ratio hub / bare: {total / bare:.1f}x")

@@ -186,7 +186,7 @@ class _Importer:
                         Debtor.creditor_id == creditor_id, Debtor.external_ref.in_(chunk)
                     )
                 )
-                for ref, debtor_id, stored_hash in result.tuples():
+                for ref, debtor_id, stored_hash in result:
                     found[(creditor_id, ref)] = (debtor_id, stored_hash)
         if not found:
             return
@@ -197,7 +197,7 @@ class _Importer:
                     DebtorEmail.debtor_id.in_(chunk)
                 )
             )
-            for debtor_id, address_hash in email_rows.tuples():
+            for debtor_id, address_hash in email_rows:
                 emails[debtor_id].add(address_hash)
         for creditor_id, row in rows:
             hit = found.get((creditor_id, row.debtor_ref))
@@ -238,7 +238,7 @@ class _Importer:
                         model.creditor_id == creditor_id, column.in_(chunk)
                     )
                 )
-                ids.update(((creditor_id, value), row_id) for value, row_id in result.tuples())
+                ids.update(((creditor_id, value), row_id) for value, row_id in result)
         return ids
 
     async def _insert(self, rows: list[tuple[int, CaseRow]]) -> None:

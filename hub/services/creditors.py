@@ -100,4 +100,4 @@ async def creditor_ids_by_code(session: AsyncSession, codes: Iterable[str]) -> d
     result = await session.execute(
         select(Creditor.code, Creditor.id).where(Creditor.code.in_(wanted))
     )
-    return {code: creditor_id for code, creditor_id in result.tuples()}
+    return {code: creditor_id for code, creditor_id in result}
