@@ -32,6 +32,7 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    Undefined,
     UndefinedError,
     select_autoescape,
 )
@@ -64,8 +65,16 @@ class TemplateRenderError(UserError):
     """A template is missing, broken, or uses a variable it was not given."""
 
 
+def _defined(*values: object) -> None:
+    """Filters get undefined values without raising: fail here, as StrictUndefined would."""
+    for value in values:
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+
+
 def _currency_filter(locale: str) -> Callable[..., str]:
     def format_currency(amount: Decimal | int, currency: str, locale: str = locale) -> str:
+        _defined(amount, currency, locale)
         formatted = babel_format_currency(amount, currency, locale=locale)
         return _ALPHA_SIGN_DIGIT.sub("\xa0", formatted)
 
@@ -74,6 +83,7 @@ def _currency_filter(locale: str) -> Callable[..., str]:
 
 def _date_filter(locale: str) -> Callable[..., str]:
     def format_date(value: date, format: str = "long", locale: str = locale) -> str:
+        _defined(value, format, locale)
         return babel_format_date(value, format=format, locale=locale)
 
     return format_date
@@ -81,6 +91,7 @@ def _date_filter(locale: str) -> Callable[..., str]:
 
 def nl2br(value: str) -> Markup:
     """Escape ``value`` and turn its line breaks into ``<br>`` (for multi-line legal text)."""
+    _defined(value)
     lines = str(value).strip().splitlines()
     return Markup("<br>\n").join(escape(line) for line in lines)
 
