@@ -86,10 +86,6 @@ def renderer() -> MailRenderer:
     return shipped_renderer()
 
 
-def _context(language: Language, kind: LevelKind) -> object:
-    return reminder_context(language, kind, currency=LOCALE_FORMATS[language][0])
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_reminder_states_every_required_element(

@@ -96,7 +96,9 @@ def _decode(token: str, expected_len: int) -> bytes | None:
         raw = base64.b32decode(padded)
     except (binascii.Error, ValueError):
         return None
-    return raw if len(raw) == expected_len else None
+    if len(raw) != expected_len or _encode(raw) != token:
+        return None  # the last character has a spare bit: accept only the canonical spelling
+    return raw
 
 
 def _split(address: str, prefix: str) -> tuple[str, str] | None:
