@@ -18,7 +18,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import BigInteger, LargeBinary, Table, and_, column, func, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    LargeBinary,
+    Table,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy import table as table_clause
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -105,11 +116,14 @@ async def _rotate_batch(
         pk_col > after_id,
         func.substr(value_col, 1, len(prefix)) != literal(prefix, LargeBinary()),
     )
-    rows = (
-        await conn.execute(select(pk_col, value_col).where(stale).order_by(pk_col).limit(batch))
-    ).all()
+    query = select(pk_col, value_col).where(stale).order_by(pk_col).limit(batch)
+    if not dry_run and conn.dialect.name == "postgresql":
+        # hold the rows until commit, so every UPDATE below finds its old value
+        query = query.with_for_update()
+    rows = (await conn.execute(query)).all()
     if not rows:
         return None
+    params = []
     for row_id, blob in rows:
         old = bytes(blob)
         try:
@@ -118,19 +132,25 @@ async def _rotate_batch(
         except AtRestKeyError as exc:
             raise AtRestKeyError(f"{target.table}.{target.column} row {row_id}: {exc}") from None
         report.by_key[old_key] = report.by_key.get(old_key, 0) + 1
-        if dry_run:
-            report.resealed += 1
-            continue
-        new = keyring.encrypt(plaintext, target.purpose)
+        params.append(
+            {"b_pk": row_id, "b_old": old, "b_new": keyring.encrypt(plaintext, target.purpose)}
+        )
+    if dry_run:
+        report.resealed += len(params)
+    else:
+        # matching the old value too leaves alone what the application rewrote meanwhile
         result = await conn.execute(
             update(raw)
-            .where(pk_col == row_id, value_col == literal(old, LargeBinary()))
-            .values({target.column: new})
+            .where(
+                pk_col == bindparam("b_pk"),
+                value_col == bindparam("b_old", type_=LargeBinary()),
+            )
+            .values({target.column: bindparam("b_new", type_=LargeBinary())}),
+            params,
         )
-        if result.rowcount == 1:
-            report.resealed += 1
-        else:
-            report.changed_meanwhile += 1
+        matched = result.rowcount if conn.dialect.supports_sane_multi_rowcount else len(params)
+        report.resealed += matched
+        report.changed_meanwhile += len(params) - matched
     last_id: int = rows[-1][0]
     return last_id
 
