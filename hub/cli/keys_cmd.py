@@ -16,27 +16,14 @@ from hub.cli.context import CliContext, pass_context, run
 from hub.config import ENV_PREFIX
 from hub.crypto.at_rest import generate_key, parse_keyring_text
 from hub.errors import ConfigError
+from hub.security.secret_files import (
+    SECRET_FILES,
+    generate_secret_files,
+    write_secret,
+)
 from hub.services.rotate_at_rest import DEFAULT_BATCH, ColumnRotation, rotate_at_rest
 
-SECRET_MODE = 0o600
-#: The files ``hub keys generate`` writes, with the [security] setting that reads each one.
-SECRET_FILES = {
-    "at_rest_keys": "at_rest_keys_file",
-    "lookup_key": "lookup_key_file",
-    "reply_token_key": "reply_token_key_file",
-}
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
-
-
-def _write_secret(path: Path, content: str) -> None:
-    """Create ``path`` with mode 0600; fail if it exists (O_EXCL, no race)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
-    try:
-        os.fchmod(fd, SECRET_MODE)  # whatever the umask
-        os.write(fd, content.encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @click.group()
@@ -57,24 +44,11 @@ def generate(directory: Path) -> None:
 
     Existing files are never overwritten. Prints the [security] lines for the configuration.
     """
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        paths = generate_secret_files(directory)
+    except FileExistsError as exc:
+        raise click.ClickException(f"refusing to overwrite existing secret file {exc}") from None
     directory = directory.resolve()
-    paths = {name: directory / name for name in SECRET_FILES}
-    existing = [str(path) for path in paths.values() if path.exists()]
-    if existing:
-        raise click.ClickException(
-            "refusing to overwrite existing secret files: " + ", ".join(existing)
-        )
-    contents = {
-        "at_rest_keys": f"k1:{generate_key()}\n",
-        "lookup_key": f"{generate_key()}\n",
-        "reply_token_key": f"{generate_key()}\n",
-    }
-    for name, path in paths.items():
-        try:
-            _write_secret(path, contents[name])
-        except FileExistsError:
-            raise click.ClickException(f"refusing to overwrite {path}") from None
     click.echo(f"# wrote {len(paths)} secret files (mode 0600) to {directory}")
     click.echo("# add to the configuration file:")
     click.echo("[security]")
@@ -122,7 +96,7 @@ def add_at_rest(path: Path, key_id: str | None) -> None:
         current += "\n"
     # write a new file beside the old one and rename it over: never a half-written key file
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    _write_secret(tmp, f"{current}{key_id}:{generate_key()}\n")
+    write_secret(tmp, f"{current}{key_id}:{generate_key()}\n")
     os.replace(tmp, path)
     click.echo(f"added at-rest key {key_id!r} to {path}")
     click.echo(
