@@ -11,11 +11,11 @@ import asyncio
 import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from relay_support import FaultyHandler, make_message, relay_settings, start_server
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from hub.config import Settings
 from hub.outbound import claims
@@ -149,3 +149,33 @@ async def test_two_relays_deliver_each_message_once(
             ).all()
         )
     assert states == {"sent": 200}
+
+
+async def test_expired_claims_of_a_dead_relay_are_recovered(
+    database: Database, settings: Settings
+) -> None:
+    handler = FaultyHandler()
+    controller = start_server(handler)
+    try:
+        settings = relay_settings(settings, controller.port, relay_lease_seconds=60)
+        await _queue(database, 4)
+        async with database.transaction() as s:
+            now = datetime.now(UTC)
+            assert await claims.claim_batch(s, worker_id="dead", now=now, limit=2) == [1, 2]
+            assert await claims.claim_batch(s, worker_id="alive", now=now, limit=1) == [3]
+            # the dead relay claimed five minutes ago, longer than the lease
+            await s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.claimed_by == "dead")
+                .values(claimed_at=now - timedelta(minutes=5))
+            )
+        counts = await Relay(settings, database, "r1").run_once()
+    finally:
+        controller.stop()
+    assert counts.recovered == 2 and counts.sent == 3  # 1, 2 (recovered) and 4
+    async with database.sessions() as s:
+        rows = {r.id: r for r in (await s.execute(select(OutboxMessage))).scalars()}
+    assert rows[3].state == "sending" and rows[3].claimed_by == "alive"  # a live claim: untouched
+    assert [rows[i].state for i in (1, 2, 4)] == ["sent"] * 3
+    assert rows[1].attempts == 2 and rows[4].attempts == 1  # the lost claim counted as an attempt
+    assert sorted(handler.message_ids()) == ["<m0@hub.test>", "<m1@hub.test>", "<m3@hub.test>"]

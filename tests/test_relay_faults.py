@@ -6,13 +6,16 @@ twice; a 550 puts a bounce on the case; backoff grows; the per-domain rate limit
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import statistics
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from relay_support import (
@@ -327,3 +330,68 @@ async def test_starttls_refuses_an_untrusted_certificate(
     assert counts.retried == 1 and row.state == "pending"
     assert "CERTIFICATE_VERIFY_FAILED" in (row.last_error or "")
     assert handler.message_ids() == []
+
+
+async def test_stop_finishes_the_current_message_and_gives_back_the_rest(
+    database: Database, settings: Settings
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    class StoppingHandler(FaultyHandler):
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            answer = await super().handle_DATA(server, session, envelope)
+            if len(self.message_ids()) == 3:
+                loop.call_soon_threadsafe(stop.set)  # SIGTERM arrives while #3 is in flight
+            return answer
+
+    handler = StoppingHandler()
+    controller = start_server(handler)
+    try:
+        settings = relay_settings(settings, controller.port)
+        case_id = await make_case(database)
+        for n in range(10):
+            await queue_reminder(database, case_id, f"s{n}", f"d{n}@a.test")
+        counts = await Relay(settings, database, "relay-test").run_once(stop)
+    finally:
+        controller.stop()
+    rows = await _rows(database)
+    assert counts.claimed == 10 and counts.released == counts.claimed - counts.sent
+    sent = sorted(k for k, r in rows.items() if r.state == "sent")
+    assert len(sent) == counts.sent == len(handler.message_ids()) >= 3
+    rest = [r for r in rows.values() if r.state != "sent"]
+    assert all(r.state == "pending" and r.claimed_by is None and r.attempts == 0 for r in rest)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_worker_once_command(
+    database: Database, settings: Settings, hub_env: dict[str, str], handler: FaultyHandler
+) -> None:
+    controller = start_server(handler)
+    try:
+        case_id = await make_case(database)
+        for n in range(3):
+            await queue_reminder(database, case_id, f"w{n}", f"d{n}@a.test")
+        env = {
+            **hub_env,
+            "HUB_SMTP_HOST": "127.0.0.1",
+            "HUB_SMTP_PORT": str(controller.port),
+            "HUB_SMTP_SECURITY": "none",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from hub.cli.main import main; main()",
+            "worker",
+            "--once",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        controller.stop()
+    assert proc.returncode == 0, err.decode()
+    assert "relay: claimed=3 sent=3" in out.decode()
+    assert sorted(handler.message_ids()) == ["<w0@hub.test>", "<w1@hub.test>", "<w2@hub.test>"]
+    assert {r.state for r in (await _rows(database)).values()} == {"sent"}

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from hub.storage.models import OutboxMessage, utcnow
 
@@ -62,10 +63,10 @@ async def enqueue(
 
     ``message`` is the finished RFC 5322 message (CRLF line ends). Nothing is committed here.
     If a row with ``idempotency_key`` exists (committed, or committed meanwhile by a concurrent
-    transaction), that row is returned and nothing is written. The insert uses
-    ``INSERT ... ON CONFLICT DO NOTHING``, so a concurrent insert of the same key on PostgreSQL
-    waits for the other transaction and then yields to it instead of failing with a unique
-    violation that would abort the caller's whole transaction.
+    transaction), that row is returned and nothing is written. The insert is
+    ``INSERT ... ON CONFLICT DO NOTHING``: a concurrent insert of the same key on PostgreSQL
+    waits for the other transaction and then yields to it, instead of failing with a unique
+    violation that would abort the caller's whole transaction (and SQLite has one writer).
     """
     if not recipients:
         raise ValueError("an outbox message needs at least one recipient")
@@ -75,40 +76,39 @@ async def enqueue(
     for address in recipients[1:]:
         recipient_domain(address)  # validates
 
-    existing = await _by_key(session, idempotency_key)
-    if existing is not None:
-        log.info("outbox: key already queued, nothing written (outbox id %s)", existing.id)
-        return existing
-
     bind = session.get_bind()
     insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
+    values = {
+        "idempotency_key": idempotency_key,
+        "case_id": case_id,
+        "thread_entry_id": thread_entry_id,
+        "state": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "claimed_by": None,
+        "claimed_at": None,
+        "envelope_from": envelope_from,
+        "recipients": encode_recipients(recipients),
+        "recipient_domain": domain,
+        "message_id": message_id,
+        "message": bytes(message),
+        "last_error": None,
+        "sent_at": None,
+    }
     stmt = (
         insert(OutboxMessage)
-        .values(
-            idempotency_key=idempotency_key,
-            case_id=case_id,
-            thread_entry_id=thread_entry_id,
-            state=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            envelope_from=envelope_from,
-            recipients=encode_recipients(recipients),
-            recipient_domain=domain,
-            message_id=message_id,
-            message=bytes(message),
-        )
+        .values(**values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(OutboxMessage.id)
     )
     new_id = (await session.execute(stmt)).scalar_one_or_none()
-    row = await _by_key(session, idempotency_key)
-    if row is None:  # pragma: no cover - the conflicting row was committed, so it is visible
-        raise RuntimeError("outbox: idempotency key conflicted but no row is visible")
-    if new_id is None:
-        log.info("outbox: key queued concurrently, nothing written (outbox id %s)", row.id)
-    else:
+    if new_id is not None:
+        # the row is exactly ``values``: attach it to the session without reading it back
+        row = OutboxMessage(id=new_id, **values)
+        make_transient_to_detached(row)
+        session.add(row)
         log.info(
             "outbox: queued id %s case %s message-id %s domain %s",
             row.id,
@@ -116,7 +116,12 @@ async def enqueue(
             message_id,
             domain,
         )
-    return row
+        return row
+    existing = await _by_key(session, idempotency_key)
+    if existing is None:  # pragma: no cover - a conflicting row is committed, hence visible
+        raise RuntimeError("outbox: idempotency key conflicted but no row is visible")
+    log.info("outbox: key already queued, nothing written (outbox id %s)", existing.id)
+    return existing
 
 
 async def _by_key(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:

@@ -298,5 +298,9 @@ async def run_relay(
                 "relay %s: pass failed (%s), retrying in %.0fs", worker_id, type(exc).__name__, poll
             )
             wait = poll
+            # give back what this pass still held (at most the one message whose outcome was
+            # not recorded may go out twice); if the database is down, the lease does it later
+            with contextlib.suppress(SQLAlchemyError, OSError, TemporaryError):
+                await relay.release_own_claims()
         await _sleep(stop, max(wait, 0.05))
     log.info("relay %s: stopped", worker_id)
