@@ -37,6 +37,7 @@ SECRET_KEYS: dict[str, frozenset[str]] = {
     "smtp": frozenset({"password"}),
     "imap": frozenset({"password"}),
     "security": frozenset({"at_rest_keys", "lookup_key", "reply_token_key"}),
+    "signing": frozenset({"pgp_passphrase", "smime_key_passphrase"}),
 }
 
 
@@ -161,6 +162,35 @@ class OutboundSection(_Section):
     default_template_dir: Path = Field(default_factory=_shipped_template_dir)
 
 
+class SigningSection(_Section):
+    """The hub's own identity: the keys that sign its mail (``hub keys init-signing``)."""
+
+    #: the hub's GnuPG home (debtors' public keys and the hub's secret key); default
+    #: ``<hub.data_dir>/gnupg``
+    gnupg_home: Path | None = None
+    #: full fingerprint of the hub's OpenPGP key (signs PGP/MIME, offered by Autocrypt)
+    pgp_fingerprint: str | None = None
+    #: passphrase of that key: a secret (HUB_SIGNING_PGP_PASSPHRASE or pgp_passphrase_file)
+    pgp_passphrase: SecretStr | None = None
+    #: gpg-agent s2k-count for the hub's home; the minimum keeps a signature at ~35 ms instead
+    #: of ~700 ms, and costs nothing when the passphrase is a long random secret
+    gpg_s2k_count: int | None = Field(default=65536, ge=65536, le=65011712)
+    #: the S/MIME signer certificate (PEM) and its private key (PEM, passphrase-protected)
+    smime_cert_file: Path | None = None
+    smime_key_file: Path | None = None
+    smime_key_passphrase: SecretStr | None = None
+
+    def gnupg_home_in(self, data_dir: Path) -> Path:
+        return self.gnupg_home if self.gnupg_home is not None else data_dir / "gnupg"
+
+
+class DunningSection(_Section):
+    #: how often the ``dunning`` loop of ``hub worker`` queues what is due
+    interval_seconds: float = Field(default=300.0, gt=0)
+    #: days the debtor is given to pay, counted from the day a reminder is sent
+    pay_within_days: int = Field(default=14, ge=1, le=365)
+
+
 class Settings(_Section):
     hub: HubSection = HubSection()
     database: DatabaseSection = DatabaseSection()
@@ -170,6 +200,8 @@ class Settings(_Section):
     import_: ImportSection = Field(default=ImportSection(), alias="import")
     logging: LoggingSection = LoggingSection()
     outbound: OutboundSection = OutboundSection()
+    signing: SigningSection = SigningSection()
+    dunning: DunningSection = DunningSection()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
