@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from hub.cli import audit_cmd, creditor_cmd, db_cmd, import_cmd, keys_cmd, worker_cmd
+from hub.cli import (
+    audit_cmd,
+    creditor_cmd,
+    db_cmd,
+    demo_cmd,
+    import_cmd,
+    keys_cmd,
+    worker_cmd,
+)
 from hub.cli.context import EXIT_USER_ERROR, CliContext
 from hub.errors import UserError
 
@@ -34,6 +42,7 @@ cli.add_command(audit_cmd.audit)
 cli.add_command(creditor_cmd.creditor)
 cli.add_command(import_cmd.import_)
 cli.add_command(worker_cmd.worker)
+cli.add_command(demo_cmd.demo)
 
 
 def main() -> None:

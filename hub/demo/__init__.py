@@ -1,0 +1,1 @@
+"""``hub demo``: the whole loop on the embedded default, with a simulated debtor side."""
