@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -51,6 +52,18 @@ def _check_fingerprint(fpr: str) -> str:
     if not _FINGERPRINT.match(value):
         raise CryptoOperationError("an OpenPGP key must be named by its full fingerprint")
     return value
+
+
+def _failure_lines(stderr: str | None) -> str:
+    """gpg's machine-readable error codes (``ERROR``, ``FAILURE``, ``INV_*``, ...): no key
+    material, no user ids, so they may appear in an exception and a log."""
+    keep = ("ERROR", "FAILURE", "INV_RECP", "INV_SGNR", "BAD_PASSPHRASE", "KEYEXPIRED")
+    codes = [
+        line.removeprefix("[GNUPG:] ")
+        for line in (stderr or "").splitlines()
+        if line.startswith("[GNUPG:] ") and line.split()[1] in keep
+    ]
+    return f" [{'; '.join(codes[:4])}]" if codes else ""
 
 
 def _short(fpr: str) -> str:
@@ -102,8 +115,16 @@ class PgpKeystore:
         self.close()  # a running agent reads its configuration only when it starts
 
     def close(self) -> None:
-        """Stop this home's gpg-agent (it would otherwise outlive the process)."""
+        """Stop this home's gpg-agent (it would otherwise outlive the process) and wait, at
+        most 3 s, until it has gone."""
         try:
+            socket = subprocess.run(
+                ["gpgconf", "--homedir", str(self.home), "--list-dirs", "agent-socket"],
+                capture_output=True,
+                text=True,
+                timeout=self._timeout,
+                check=False,
+            ).stdout.strip()
             subprocess.run(
                 ["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"],
                 capture_output=True,
@@ -112,6 +133,10 @@ class PgpKeystore:
             )
         except (OSError, subprocess.TimeoutExpired):
             log.warning("could not stop the gpg-agent of %s", self.home)
+            return
+        deadline = time.monotonic() + 3.0
+        while socket and os.path.exists(socket) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def __enter__(self) -> PgpKeystore:
         return self
@@ -202,7 +227,11 @@ class PgpKeystore:
     def import_secret_key(
         self, data: bytes | str, passphrase: SecretStr | None = None
     ) -> tuple[PgpKeyInfo, ...]:
-        """Import the hub's own secret key (armored or binary); its passphrase if it has one."""
+        """Import the hub's own secret key (armored or binary); its passphrase if it has one.
+
+        A test signature is made with each signing key, so a wrong passphrase fails here with
+        :class:`KeyImportError` rather than at the first reminder.
+        """
         raw = data.encode("utf-8") if isinstance(data, str) else data
         if not raw.strip():
             raise KeyImportError("the secret key file is empty")
@@ -222,6 +251,17 @@ class PgpKeystore:
         keys = self.list_keys(fingerprints=fingerprints)
         if not any(key.has_secret for key in keys):
             raise KeyImportError("the key file holds no secret key")
+        # One signature now proves the passphrase and lets the agent convert the key to its own
+        # protection once, before concurrent senders all try to unlock it for the first time.
+        for key in keys:
+            if key.has_secret and key.can_sign():
+                try:
+                    self.sign_detached(b"hub key check", key.fingerprint, passphrase)
+                except CryptoOperationError as exc:
+                    raise KeyImportError(
+                        f"the secret key {_short(key.fingerprint)} was imported but cannot sign "
+                        "(wrong passphrase?)"
+                    ) from exc
         log.info("imported secret OpenPGP key(s) %s", ", ".join(_short(f) for f in fingerprints))
         return tuple(keys)
 
@@ -293,19 +333,24 @@ class PgpKeystore:
         recipients = [_check_fingerprint(recipient_fpr)]
         recipients += [_check_fingerprint(f) for f in also_encrypt_to]
         signer = _check_fingerprint(signer_fpr)
+        # "--local-user FPR!" and not python-gnupg's "--default-key FPR": with the latter, gpg
+        # silently signs with another secret key when FPR has none.
         result = self._gpg.encrypt(
             data,
             recipients,
-            sign=signer,
+            sign=True,
             passphrase=self._passphrase(passphrase),
             always_trust=True,
             armor=True,
+            extra_args=["--local-user", f"{signer}!"],
         )
-        if not result.ok or result.returncode != 0 or not result.data:
+        signed = "[GNUPG:] SIG_CREATED " in (result.stderr or "")
+        if not result.ok or result.returncode != 0 or not result.data or not signed:
             raise CryptoOperationError(
                 f"gpg could not sign with {_short(signer)} and encrypt to "
                 f"{_short(recipients[0])}: {result.status or 'no output'}"
                 + (f" ({result.status_detail})" if result.status_detail else "")
+                + _failure_lines(result.stderr)
             )
         armored: bytes = result.data
         if not armored.startswith(b"-----BEGIN PGP MESSAGE-----"):
@@ -317,14 +362,14 @@ class PgpKeystore:
         signer = _check_fingerprint(signer_fpr)
         result = self._gpg.sign(
             data,
-            keyid=signer,
             passphrase=self._passphrase(passphrase),
             detach=True,
-            extra_args=["--digest-algo", "SHA256"],
+            extra_args=["--local-user", f"{signer}!", "--digest-algo", "SHA256"],
         )
         if not result or result.returncode != 0 or not result.data:
             raise CryptoOperationError(
                 f"gpg could not sign with {_short(signer)}: {result.status or 'no output'}"
+                + _failure_lines(result.stderr)
             )
         signature: bytes = result.data
         return signature
