@@ -234,6 +234,10 @@ def protect_smime(
 ) -> EmailMessage:
     """``inner`` signed, then encrypted to the recipient (RFC 8551 section 3.7).
 
+    Pass certificate and key *objects* loaded once at start (:mod:`hub.crypto.smime_certs`):
+    PEM is accepted too, but loading an RSA private key runs a ~35 ms consistency check, which
+    cut throughput from ~260 to ~26 messages/s in ``bench/crypto_bench.py``.
+
     ``aead=True`` gives AES-256-GCM AuthEnvelopedData with RSA-OAEP (only for recipients known
     to read it), ``aead=False`` AES-256-CBC EnvelopedData. The result is the
     ``application/pkcs7-mime`` body without envelope headers: put them on with
