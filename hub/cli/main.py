@@ -12,9 +12,12 @@ from hub.cli import (
     audit_cmd,
     creditor_cmd,
     db_cmd,
+    debtor_cmd,
     demo_cmd,
     import_cmd,
     keys_cmd,
+    remind_cmd,
+    signing_cmd,
     worker_cmd,
 )
 from hub.cli.context import EXIT_USER_ERROR, CliContext
@@ -42,6 +45,10 @@ cli.add_command(audit_cmd.audit)
 cli.add_command(creditor_cmd.creditor)
 cli.add_command(import_cmd.import_)
 cli.add_command(worker_cmd.worker)
+cli.add_command(debtor_cmd.debtor)
+cli.add_command(remind_cmd.remind)
+cli.add_command(remind_cmd.reminder)
+keys_cmd.keys.add_command(signing_cmd.init_signing)
 cli.add_command(demo_cmd.demo)
 
 

@@ -24,6 +24,7 @@ import click
 from hub.cli.context import CliContext, pass_context, run
 from hub.config import Settings
 from hub.outbound.relay import relay_once, run_relay
+from hub.services.dunning_loop import dunning_once, run_dunning
 from hub.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,10 @@ async def _relay_pass(settings: Settings, database: Database, worker_id: str) ->
 
 def worker_loops() -> list[WorkerLoop]:
     """The loops ``hub worker`` runs, in start order."""
-    return [WorkerLoop("relay", run_relay, _relay_pass)]
+    return [
+        WorkerLoop("relay", run_relay, _relay_pass),
+        WorkerLoop("dunning", run_dunning, dunning_once),
+    ]
 
 
 def default_worker_id() -> str:
