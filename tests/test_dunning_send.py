@@ -18,6 +18,24 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
+from dunning_support import (
+    FROM,
+    DebtorWorld,
+    HubKeys,
+    add_creditor,
+    csv_row,
+    decoded_text,
+    gpg_decrypt,
+    hub_settings,
+    import_csv,
+    make_hub_keys,
+    new_world,
+    openssl_decrypt_and_verify,
+    pgp_payload,
+    run,
+    start_sink,
+)
+from relay_support import relay_settings
 from sqlalchemy import func, select, update
 
 from hub.config import Settings
@@ -36,25 +54,6 @@ from hub.services.hub_identity import load_identity
 from hub.services.reminder_mail import ReminderMailer, open_mailer
 from hub.storage.db import Database
 from hub.storage.models import Case, OutboxMessage, ThreadEntry
-from dunning_support import (
-    FROM,
-    DebtorWorld,
-    HubKeys,
-    add_creditor,
-    csv_row,
-    decoded_text,
-    gpg_decrypt,
-    hub_settings,
-    import_csv,
-    make_hub_keys,
-    new_world,
-    openssl_decrypt_and_verify,
-    pgp_payload,
-    run,
-    signing_env,
-    start_sink,
-)
-from relay_support import relay_settings
 
 HUB = str(Path(sys.executable).parent / "hub")
 GENERIC_SUBJECT = "A new message is waiting for you"
