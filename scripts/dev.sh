@@ -10,7 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="$ROOT/.venv"
 DEBIAN_PACKAGES=(python3 python3-venv python3-dev gcc gnupg openssl sqlite3
-                 dovecot-imapd dovecot-lmtpd postgresql postgresql-client ca-certificates)
+                 dovecot-imapd dovecot-lmtpd postgresql postgresql-client ca-certificates
+                 chromium)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
