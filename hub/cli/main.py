@@ -15,6 +15,7 @@ from hub.cli import (
     debtor_cmd,
     demo_cmd,
     import_cmd,
+    inspect_cmd,
     keys_cmd,
     remind_cmd,
     signing_cmd,
@@ -50,6 +51,7 @@ cli.add_command(remind_cmd.remind)
 cli.add_command(remind_cmd.reminder)
 keys_cmd.keys.add_command(signing_cmd.init_signing)
 cli.add_command(demo_cmd.demo)
+cli.add_command(inspect_cmd.inspect)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Inbound mail: fetch, parse, unprotect, detect, extract the reply text."""
