@@ -349,3 +349,8 @@ def encrypted_columns() -> list[tuple[str, str]]:
             if isinstance(column.type, EncryptedBytes | EncryptedText):
                 found.append((table.name, column.name))
     return found
+
+
+# The web application's tables live in their own module; importing it here registers them in
+# Base.metadata, so migrations, the schema check and key rotation see every table.
+from hub.storage import models_web as _models_web  # noqa: E402, F401
