@@ -38,6 +38,7 @@ SECRET_KEYS: dict[str, frozenset[str]] = {
     "imap": frozenset({"password"}),
     "security": frozenset({"at_rest_keys", "lookup_key", "reply_token_key"}),
     "signing": frozenset({"pgp_passphrase", "smime_key_passphrase"}),
+    "web": frozenset({"session_secret"}),
 }
 
 
@@ -191,6 +192,33 @@ class DunningSection(_Section):
     pay_within_days: int = Field(default=14, ge=1, le=365)
 
 
+class WebSection(_Section):
+    """The web application (``hub serve``): listener, TLS, proxies, sessions and lock-out."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: PEM certificate chain and key: given both, the hub serves TLS itself (1.2 minimum)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    #: addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For/-Proto are honoured
+    trusted_proxies: tuple[str, ...] = ()
+    #: base64 key (32 bytes) for the CSRF tokens: a secret (HUB_WEB_SESSION_SECRET)
+    session_secret: SecretStr | None = None
+    session_idle_minutes: float = Field(default=30.0, gt=0)
+    session_absolute_hours: float = Field(default=12.0, gt=0)
+    cookie_name: str = "hub_session"
+    #: False only for plain-http development; browsers treat http://127.0.0.1 as secure anyway
+    cookie_secure: bool = True
+    cookie_samesite: Literal["Strict", "Lax"] = "Strict"
+    #: failed logins per account (and per client address) within the window before a lock-out
+    lockout_user_threshold: int = Field(default=5, ge=1)
+    lockout_ip_threshold: int = Field(default=50, ge=1)
+    lockout_window_minutes: float = Field(default=15.0, gt=0)
+    lockout_minutes: float = Field(default=15.0, gt=0)
+    password_reset_minutes: float = Field(default=30.0, gt=0)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+
+
 class Settings(_Section):
     hub: HubSection = HubSection()
     database: DatabaseSection = DatabaseSection()
@@ -202,6 +230,7 @@ class Settings(_Section):
     outbound: OutboundSection = OutboundSection()
     signing: SigningSection = SigningSection()
     dunning: DunningSection = DunningSection()
+    web: WebSection = WebSection()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
