@@ -15,12 +15,12 @@ from pathlib import Path
 import click
 
 from hub.cli.context import CliContext, pass_context, run
+from hub.security.secret_files import write_secret
 from hub.services.hub_identity import (
     create_pgp_identity,
     create_smime_identity,
     new_passphrase,
     open_keystore,
-    write_secret,
 )
 
 

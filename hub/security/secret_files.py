@@ -16,12 +16,13 @@ SECRET_FILES = {
 }
 
 
-def write_secret(path: Path, content: str) -> None:
+def write_secret(path: Path, content: str | bytes) -> None:
     """Create ``path`` with mode 0600; fail with FileExistsError if it exists (O_EXCL)."""
+    data = content.encode("ascii") if isinstance(content, str) else content
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
     try:
         os.fchmod(fd, SECRET_MODE)  # whatever the umask
-        os.write(fd, content.encode("ascii"))
+        os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)

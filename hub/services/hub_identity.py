@@ -16,7 +16,6 @@ Everything here blocks (gpg, file I/O); call it through ``asyncio.to_thread``.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
 import subprocess
@@ -37,10 +36,10 @@ from hub.crypto.errors import CertificateError, CryptoOperationError
 from hub.crypto.pgp import PgpKeystore
 from hub.crypto.smime_certs import SigningKey, load_certificate, load_signing_key
 from hub.errors import ConfigError
+from hub.security.secret_files import write_secret
 
 log = logging.getLogger(__name__)
 
-SECRET_MODE = 0o600
 _FPR = re.compile(r"KEY_CREATED [BP] ([0-9A-F]{40,64})")
 
 
@@ -144,17 +143,6 @@ def load_identity(settings: Settings) -> HubIdentity:
 
 
 # -- creating a new identity (hub keys init-signing) --------------------------------------------
-
-
-def write_secret(path: Path, content: bytes) -> None:
-    """Create ``path`` with mode 0600; fail if it exists (O_EXCL, no race)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
-    try:
-        os.fchmod(fd, SECRET_MODE)  # whatever the umask
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _gpg(home: Path, args: list[str], passphrase: str) -> str:
