@@ -244,7 +244,7 @@ def interpret_decryption(
         return DecryptStatus.OK, stdout, True
     if "BAD_PASSPHRASE" in keywords:
         return DecryptStatus.BAD_PASSPHRASE, None, None
-    if "NO_SECKEY" in keywords and "BEGIN_DECRYPTION" not in keywords:
+    if "NO_SECKEY" in keywords and "DECRYPTION_OKAY" not in keywords:
         return DecryptStatus.NO_SECRET_KEY, None, None
     if "DECRYPTION_OKAY" in keywords and not integrity:
         return DecryptStatus.NO_INTEGRITY, None, False
