@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from dovecot import Dovecot
 
 from hub.config import Settings, load_settings
 from hub.crypto.at_rest import Keyring, generate_key
@@ -107,3 +108,25 @@ def hub_env(
     env["HUB_DATABASE_URL"] = db_url
     env["HUB_HUB_DATA_DIR"] = str(settings.hub.data_dir)
     yield env
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[Dovecot]:
+    """One private Dovecot per test session (IMAP+STARTTLS, IMAPS, LMTP on loopback ports)."""
+    try:
+        server = Dovecot.create()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def dovecot(dovecot_server: Dovecot) -> Dovecot:
+    """The session's Dovecot, running, with an empty INBOX and no other mailboxes."""
+    if not (dovecot_server.root / "run" / "master.pid").exists():
+        dovecot_server.start()
+    dovecot_server.reset()
+    return dovecot_server
