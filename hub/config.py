@@ -134,6 +134,22 @@ class ImapSection(MailServerSection):
     security: Literal["starttls", "tls", "none"] = "tls"
     mailboxes: tuple[str, ...] = ("INBOX",)
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    #: the IMAP fetcher (hub.inbound.fetch) runs in ``hub worker`` only when enabled
+    enabled: bool = False
+    #: LOGIN, or AUTHENTICATE PLAIN (RFC 4616, sent as an initial response: needs SASL-IR)
+    auth: Literal["login", "plain"] = "login"
+    #: after the commit: set ``ingested_flag`` on the message, or move it to ``processed_mailbox``
+    after_ingest: Literal["flag", "move"] = "flag"
+    ingested_flag: str = Field(default="$HubIngested", pattern=r"^\$?[A-Za-z0-9_]+$")
+    processed_mailbox: str = "Processed"
+    #: UID FETCH ranges; aioimaplib is quadratic on big FETCHes and overflows over ~200 lines
+    fetch_batch: int = Field(default=100, ge=1, le=200)
+    idle: bool = True
+    #: IDLE is re-issued this often (RFC 2177: servers may drop an IDLE after 30 minutes)
+    idle_timeout_seconds: float = Field(default=25 * 60.0, gt=0)
+    poll_interval_seconds: float = Field(default=60.0, gt=0)
+    reconnect_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    reconnect_backoff_cap_seconds: float = Field(default=300.0, gt=0)
 
 
 class ImportSection(_Section):
