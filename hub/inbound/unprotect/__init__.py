@@ -16,7 +16,8 @@ from email.utils import parseaddr
 
 from hub.inbound.unprotect import keys_learnt
 from hub.inbound.unprotect.inbound_keys import InboundKeys
-from hub.inbound.unprotect.mime_walk import Layer, Walker, parse_entity
+from hub.inbound.unprotect.mime_bytes import parse_entity
+from hub.inbound.unprotect.mime_walk import Layer, Walker
 from hub.inbound.unprotect.result import (
     DecryptionCheck,
     DecryptionVerdict,

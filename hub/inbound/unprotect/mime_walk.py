@@ -4,20 +4,15 @@ Layers (RFC 3156 PGP/MIME, RFC 8551 S/MIME, RFC 4880 inline) may nest in any ord
 inside encrypted, encrypted inside signed. Each leaf part is recorded with the protection of the
 layers around it, never merged with its neighbours.
 
-A ``multipart/signed`` signature covers the *bytes* of its first part as they were sent (RFC
-1847 section 2.1, RFC 3156 section 5): those bytes are cut out of the raw layer between the
-first two boundary delimiters and put in canonical CRLF form, never re-serialised by the email
-package (which would refold headers and break the signature).
+A ``multipart/signed`` signature is checked over the exact bytes of its first part, cut out of
+the raw layer (:func:`~hub.inbound.unprotect.mime_bytes.signed_content`).
 """
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import logging
-import re
 from dataclasses import dataclass, replace
-from email.message import EmailMessage, MIMEPart
+from email.message import MIMEPart
 
 from hub.crypto import pgp_inbound, smime_inbound
 from hub.crypto.errors import CryptoOperationError, CryptoTimeoutError
@@ -25,6 +20,7 @@ from hub.crypto.pgp_inbound import DecryptStatus
 from hub.crypto.smime_inbound import CmsKind, SmimeSigStatus
 from hub.inbound.unprotect import keys_learnt, pgp_inline, verdicts
 from hub.inbound.unprotect.inbound_keys import InboundKeys
+from hub.inbound.unprotect.mime_bytes import looks_like_pgp_message, parse_entity, signed_content
 from hub.inbound.unprotect.result import (
     DecryptionCheck,
     DecryptionVerdict,
@@ -53,37 +49,6 @@ class Layer:
     signed: bool = False
     method: Method | None = None
     depth: int = 0
-
-
-def parse_entity(data: bytes) -> EmailMessage:
-    """A MIME entity from bytes, with the modern policy."""
-    parsed = email.parser.BytesParser(policy=email.policy.default).parsebytes(data)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
-
-
-def signed_content(layer_raw: bytes, boundary: str) -> bytes | None:
-    """The exact first body part of a ``multipart/signed`` whose boundary is ``boundary``,
-    with CRLF line ends (the form that was signed), or None when it cannot be found."""
-    mark = re.escape(b"--" + boundary.encode("utf-8", "replace"))
-    first = re.search(rb"(?:\A|\n)" + mark + rb"[ \t]*\r?\n", layer_raw)
-    if first is None:
-        return None
-    rest = layer_raw[first.end() :]
-    second = re.search(rb"\r?\n" + mark + rb"(?:--)?[ \t]*(?:\r?\n|\Z)", rest)
-    if second is None:
-        return None
-    return re.sub(rb"\r?\n", b"\r\n", rest[: second.start()])
-
-
-def _looks_like_pgp_message(data: bytes) -> bool:
-    if data.lstrip().startswith(b"-----BEGIN PGP MESSAGE-----"):
-        return True
-    if not data or not data[0] & 0x80:
-        return False
-    first = data[0]
-    tag = first & 0x3F if first & 0x40 else (first >> 2) & 0x0F
-    return tag in {1, 3}  # public-key or symmetric-key encrypted session key (RFC 4880 5.1/5.3)
 
 
 class Walker:
@@ -132,7 +97,7 @@ class Walker:
         children = list(part.iter_parts())
         body = children[1] if len(children) > 1 else None
         ciphertext = body.get_payload(decode=True) if body is not None else None
-        if not isinstance(ciphertext, bytes) or not _looks_like_pgp_message(ciphertext):
+        if not isinstance(ciphertext, bytes) or not looks_like_pgp_message(ciphertext):
             self.errors.append("multipart/encrypted without an OpenPGP message")
             return
         self._pgp_message(ciphertext, layer, inline_charset=None, filename=None)
@@ -345,7 +310,7 @@ class Walker:
             self.learnt += keys_learnt.pgp_keys_from_bytes(payload, "attachment", self.keys)
         is_attachment = disposition == "attachment" or filename is not None
         lower = (filename or "").lower()
-        if lower.endswith(_ENCRYPTED_SUFFIXES) and _looks_like_pgp_message(payload):
+        if lower.endswith(_ENCRYPTED_SUFFIXES) and looks_like_pgp_message(payload):
             self._pgp_message(
                 payload,
                 layer,
