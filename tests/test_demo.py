@@ -32,6 +32,28 @@ def test_demo_runs_and_dump_has_no_personal_data(tmp_path: Path) -> None:
     assert f"imported {len(data.DEBTORS)}" in out
     assert "no debtor name, email or street in clear text" in out
 
+    # the loop really ran: every due case got its reminder, through the real relay and SMTP
+    due = [d for d in data.DEBTORS if d.days_overdue >= 7]
+    assert f"queued {len(due)}" in out
+    for debtor in due:
+        assert f"{debtor.name} ({debtor.language}) received" in out
+    pgp = [d for d in due if d.key == "pgp"]
+    smime = [d for d in due if d.key.startswith("smime")]
+    assert out.count("PGP/MIME, encrypted and signed; good signature from") == len(pgp)
+    assert out.count("encrypted and signed; valid S/MIME signature") == len(smime)
+    assert "S/MIME (AES-256-GCM)" in out and "S/MIME (AES-256-CBC)" in out
+    # what reached a debtor without a key carries none of their personal data
+    mailboxes = tmp_path / "demo" / "mailboxes"
+    for debtor in (d for d in due if not d.key):
+        raw = b"".join(p.read_bytes() for p in (mailboxes / debtor.email).iterdir())
+        assert raw, debtor.email
+        for value in (debtor.name, debtor.reference, debtor.description, debtor.amount):
+            assert value.encode() not in raw
+    # the encrypted mail hides the reference from anyone on the way
+    for debtor in pgp + smime:
+        raw = b"".join(p.read_bytes() for p in (mailboxes / debtor.email).iterdir())
+        assert debtor.reference.encode() not in raw and debtor.name.encode() not in raw
+
     db_path = tmp_path / "demo" / "hub.db"
     with sqlite3.connect(db_path) as conn:
         dump = "\n".join(conn.iterdump())

@@ -18,15 +18,27 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from hub.config import Settings, load_settings
+from hub.crypto.pgp import PgpKeystore
 from hub.demo import data
+from hub.demo.debtors import DebtorMachine, read_mail, set_up_machine
 from hub.demo.mail_sink import Delivered, start_sink
-from hub.security.secret_files import SECRET_FILES, generate_secret_files
+from hub.outbound.relay import relay_once
+from hub.security.secret_files import SECRET_FILES, generate_secret_files, write_secret
 from hub.services.case_import import import_cases
 from hub.services.creditors import create_creditor
 from hub.services.csv_rows import RowDefaults, parse_case_file
+from hub.services.debtor_keys import add_debtor_key
+from hub.services.dunning import queue_due_reminders
+from hub.services.hub_identity import (
+    create_pgp_identity,
+    create_smime_identity,
+    new_passphrase,
+    open_keystore,
+)
+from hub.services.reminder_mail import open_mailer
 from hub.storage import migrate
 from hub.storage.db import Database, open_database
-from hub.storage.models import Case, Creditor
+from hub.storage.models import Case, Creditor, ThreadEntry
 
 Say = Callable[[str], None]
 
@@ -42,11 +54,11 @@ class DemoReport:
     plaintext_leaks: list[str] = field(default_factory=list)
 
 
-def _write_config(root: Path, secrets: dict[str, Path], smtp_port: int) -> Path:
+def _write_config(root: Path, secrets: dict[str, Path], signing: list[str], smtp_port: int) -> Path:
     lines = [
         "# written by `hub demo`: the embedded default with a local SMTP relay",
         "[hub]",
-        'name = "Hub demo"',
+        f'name = "{HUB_NAME}"',
         f'data_dir = "{root}"',
         "",
         "[database]",
@@ -60,8 +72,10 @@ def _write_config(root: Path, secrets: dict[str, Path], smtp_port: int) -> Path:
         'host = "127.0.0.1"',
         f"port = {smtp_port}",
         'security = "none"',
-        'from_address = "reminders@hub.example.com"',
+        f'from_address = "{FROM_ADDRESS}"',
         'reply_domain = "reply.hub.example.com"',
+        "",
+        *signing,
     ]
     path = root / "hub.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -70,7 +84,12 @@ def _write_config(root: Path, secrets: dict[str, Path], smtp_port: int) -> Path:
 
 async def _load_demo_data(database: Database, settings: Settings, say: Say) -> int:
     for creditor in data.CREDITORS:
-        await create_creditor(database, creditor)
+        created = await create_creditor(database, creditor)
+        async with database.transaction() as session:
+            row = await session.get(Creditor, created.id)
+            assert row is not None
+            # the demo runs at any hour: its creditors set no quiet hours (the default is 21-08)
+            row.settings = {"dunning": {"quiet_hours": ["00:00", "00:00"]}}
     say(f"created {len(data.CREDITORS)} creditors: " + ", ".join(c.name for c in data.CREDITORS))
     today = datetime.now(UTC).date()
     parsed = parse_case_file(
@@ -86,10 +105,81 @@ async def _load_demo_data(database: Database, settings: Settings, say: Say) -> i
     return report.imported
 
 
+async def _give_debtors_keys(
+    database: Database, settings: Settings, root: Path, say: Say
+) -> dict[str, DebtorMachine]:
+    machines: dict[str, DebtorMachine] = {}
+    keystore = await asyncio.to_thread(open_keystore, settings)
+    try:
+        for debtor in data.DEBTORS:
+            machine, public = await asyncio.to_thread(set_up_machine, debtor, root / "debtors")
+            machines[debtor.email] = machine
+            if public is None:
+                continue
+            added = await add_debtor_key(
+                database,
+                keystore,
+                ref=debtor.debtor_ref,
+                data=public,
+                creditor_code=debtor.creditor,
+                supports_aead=debtor.key == "smime-aead",
+            )
+            say(
+                f"{debtor.name} made an {added.kind} key on their machine; the collector added "
+                f"its public half ({added.fingerprint[-16:]})"
+            )
+    finally:
+        await asyncio.to_thread(keystore.close)
+    return machines
+
+
+async def _send_reminders(database: Database, settings: Settings, say: Say) -> None:
+    mailer = await open_mailer(settings)
+    try:
+        summary = await queue_due_reminders(database, settings, datetime.now(UTC), mailer=mailer)
+    finally:
+        await asyncio.to_thread(mailer.close)
+    say(f"dunning pass: {summary.summary()}")
+    counts = await relay_once(settings, database, "demo-relay")
+    say(f"outbox relay: {counts}")
+
+
+async def _show_thread(database: Database, reference: str, say: Say) -> None:
+    async with database.sessions() as session:
+        case = (await session.execute(select(Case).where(Case.reference == reference))).scalar_one()
+        entries = (
+            await session.execute(
+                select(ThreadEntry).where(ThreadEntry.case_id == case.id).order_by(ThreadEntry.seq)
+            )
+        ).scalars()
+        say(f"the thread of case {reference} (state {case.state}, level {case.dunning_level}):")
+        for entry in entries:
+            facts = ", ".join(
+                f"{k}={entry.meta[k]}" for k in ("level", "protection", "source") if k in entry.meta
+            )
+            say(f"   #{entry.seq} {entry.kind} by {entry.actor}" + (f" ({facts})" if facts else ""))
+
+
 async def _case_states(database: Database) -> Counter[str]:
     async with database.sessions() as session:
         rows = await session.execute(select(Case.state, func.count()).group_by(Case.state))
         return Counter({state: count for state, count in rows.all()})
+
+
+async def _narrate_delivery(
+    machines: dict[str, DebtorMachine], delivered: Delivered, hub_cert: Path, say: Say
+) -> None:
+    machine = machines.get(delivered.recipient)
+    if machine is None:
+        say(f"mail to an unknown demo address arrived ({len(delivered.data)} bytes)")
+        return
+    mail = await asyncio.to_thread(read_mail, machine, delivered.data, hub_cert)
+    first = next((line for line in mail.text.splitlines() if line.strip()), "")
+    say(
+        f"{machine.debtor.name} ({machine.debtor.language}) received {mail.protection}; "
+        f"{mail.signature}; outer subject {mail.outer_subject!r}"
+    )
+    say(f"   opened: {mail.subject!r}: {first[:90]}")
 
 
 def _plaintext_leaks(db_path: Path) -> list[str]:
@@ -105,26 +195,56 @@ def _plaintext_leaks(db_path: Path) -> list[str]:
     return leaks
 
 
-def _prepare(root: Path, say: Say) -> dict[str, Path]:
+FROM_ADDRESS = "reminders@hub.example.com"
+HUB_NAME = "Hub demo collections"
+
+
+def _make_signing_identity(root: Path) -> list[str]:
+    """The hub's own OpenPGP key and S/MIME certificate, as `hub keys init-signing` makes them."""
+    signing = root / "signing"
+    signing.mkdir(mode=0o700)
+    pgp_pass, smime_pass = new_passphrase(), new_passphrase()
+    keystore = PgpKeystore(root / "gnupg", s2k_count=65536)
+    try:
+        fingerprint = create_pgp_identity(keystore, HUB_NAME, FROM_ADDRESS, pgp_pass)
+    finally:
+        keystore.close()
+    files = create_smime_identity(signing, HUB_NAME, FROM_ADDRESS, smime_pass)
+    write_secret(signing / "pgp_passphrase", pgp_pass.get_secret_value())
+    write_secret(signing / "smime_key_passphrase", smime_pass.get_secret_value())
+    return [
+        "[signing]",
+        f'gnupg_home = "{root / "gnupg"}"',
+        f'pgp_fingerprint = "{fingerprint}"',
+        f'pgp_passphrase_file = "{signing / "pgp_passphrase"}"',
+        f'smime_cert_file = "{files.cert}"',
+        f'smime_key_file = "{files.key}"',
+        f'smime_key_passphrase_file = "{signing / "smime_key_passphrase"}"',
+    ]
+
+
+def _prepare(root: Path, say: Say) -> tuple[dict[str, Path], list[str]]:
     if root.exists():
         shutil.rmtree(root)
         say(f"removed the previous demo in {root}")
     root.mkdir(parents=True)
     secrets = generate_secret_files(root / "secrets")
     say(f"generated the at-rest, lookup and reply-token keys in {root / 'secrets'} (mode 0600)")
-    return secrets
+    signing = _make_signing_identity(root)
+    say("created the hub's own OpenPGP key and S/MIME certificate (it signs every reminder)")
+    return secrets, signing
 
 
 async def run_demo(root: Path, say: Say) -> DemoReport:
     root = await asyncio.to_thread(root.resolve)
-    secrets = await asyncio.to_thread(_prepare, root, say)
+    secrets, signing = await asyncio.to_thread(_prepare, root, say)
     report = DemoReport(data_dir=root)
 
     deliveries: asyncio.Queue[Delivered] = asyncio.Queue()
     server, port = await start_sink(root / "mailboxes", deliveries)
     say(f"started the local SMTP relay (aiosmtpd) on 127.0.0.1:{port}")
     try:
-        config = await asyncio.to_thread(_write_config, root, secrets, port)
+        config = await asyncio.to_thread(_write_config, root, secrets, signing, port)
         settings = load_settings(config, environ={})
         database = open_database(settings)
         try:
@@ -133,7 +253,10 @@ async def run_demo(root: Path, say: Say) -> DemoReport:
             report.imported = await _load_demo_data(database, settings, say)
             async with database.sessions() as session:
                 creditors = (await session.execute(select(func.count(Creditor.id)))).scalar_one()
+            machines = await _give_debtors_keys(database, settings, root, say)
+            await _send_reminders(database, settings, say)
             report.states = await _case_states(database)
+            await _show_thread(database, data.DEBTORS[0].reference, say)
             say(
                 f"{report.imported} cases of {creditors} creditors: "
                 + ", ".join(f"{n} {state}" for state, n in sorted(report.states.items()))
@@ -142,6 +265,9 @@ async def run_demo(root: Path, say: Say) -> DemoReport:
             await database.close()
         while not deliveries.empty():
             report.delivered.append(deliveries.get_nowait())
+        hub_cert = root / "signing" / "smime-cert.pem"
+        for delivered in report.delivered:
+            await _narrate_delivery(machines, delivered, hub_cert, say)
     finally:
         server.close()
         await server.wait_closed()
