@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from hub.services.creditors import CreditorData
+from hub.services.csv_rows import COLUMNS
 
 CREDITORS = (
     CreditorData(
@@ -228,25 +229,6 @@ DEBTORS = (
         "Ny elcykel, rate 1",
         "pgp",
     ),
-)
-
-COLUMNS = (
-    "creditor",
-    "reference",
-    "debtor_ref",
-    "name",
-    "email",
-    "language",
-    "timezone",
-    "street",
-    "postal_code",
-    "city",
-    "country",
-    "phone",
-    "amount",
-    "currency",
-    "due_date",
-    "description",
 )
 
 
