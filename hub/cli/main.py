@@ -18,7 +18,9 @@ from hub.cli import (
     inspect_cmd,
     keys_cmd,
     remind_cmd,
+    serve_cmd,
     signing_cmd,
+    user_cmd,
     worker_cmd,
 )
 from hub.cli.context import EXIT_USER_ERROR, CliContext
@@ -52,6 +54,8 @@ cli.add_command(remind_cmd.reminder)
 keys_cmd.keys.add_command(signing_cmd.init_signing)
 cli.add_command(demo_cmd.demo)
 cli.add_command(inspect_cmd.inspect)
+cli.add_command(serve_cmd.serve)
+cli.add_command(user_cmd.user)
 
 
 def main() -> None:

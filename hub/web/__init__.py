@@ -1,0 +1,1 @@
+"""The web application: aiohttp pages and JSON API for collectors, creditors and auditors."""

@@ -1,0 +1,118 @@
+"""Every route of the web application with the one permission it needs: the permission table.
+
+The auth middleware checks each request against this table; the permission-matrix test
+requests every route here with every role.
+"""
+
+from __future__ import annotations
+
+from hub.security.roles import P
+from hub.web import api, static, views_admin, views_auth, views_cases
+from hub.web.route_table import Kind, Route
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/static/hub.css", static.stylesheet, P.PUBLIC, "static_css"),
+    Route("GET", "/login", views_auth.login_form, P.PUBLIC, "login"),
+    Route("POST", "/login", views_auth.login_submit, P.PUBLIC, "login_post"),
+    Route("GET", "/login/totp", views_auth.totp_form, P.SECOND_FACTOR, "login_totp"),
+    Route("POST", "/login/totp", views_auth.totp_submit, P.SECOND_FACTOR, "login_totp_post"),
+    Route("GET", "/login/enrol", views_auth.enrol_form, P.SECOND_FACTOR, "login_enrol"),
+    Route("POST", "/login/enrol", views_auth.enrol_submit, P.SECOND_FACTOR, "login_enrol_post"),
+    Route("POST", "/logout", views_auth.logout, P.AUTHENTICATED, "logout"),
+    Route("GET", "/password/forgot", views_auth.forgot_form, P.PUBLIC, "password_forgot"),
+    Route("POST", "/password/forgot", views_auth.forgot_submit, P.PUBLIC, "password_forgot_post"),
+    Route("GET", "/password/reset/{token}", views_auth.reset_form, P.PUBLIC, "password_reset"),
+    Route(
+        "POST",
+        "/password/reset/{token}",
+        views_auth.reset_submit,
+        P.PUBLIC,
+        "password_reset_post",
+    ),
+    Route(
+        "GET", "/account/password", views_auth.password_form, P.AUTHENTICATED, "account_password"
+    ),
+    Route(
+        "POST",
+        "/account/password",
+        views_auth.password_submit,
+        P.AUTHENTICATED,
+        "account_password_post",
+    ),
+    Route("GET", "/", views_cases.dashboard, P.AUTHENTICATED, "dashboard"),
+    Route("GET", "/cases", views_cases.case_list, P.CASES_READ, "cases"),
+    Route("GET", "/cases/import", views_cases.import_form, P.CASES_IMPORT, "cases_import"),
+    Route("POST", "/cases/import", views_cases.import_submit, P.CASES_IMPORT, "cases_import_post"),
+    Route("GET", "/cases/{case_id}", views_cases.case_thread, P.CASES_READ, "case"),
+    Route("POST", "/cases/{case_id}/notes", views_cases.add_note, P.CASE_NOTE, "case_note"),
+    Route(
+        "POST", "/cases/{case_id}/comments", views_cases.add_comment, P.CASE_COMMENT, "case_comment"
+    ),
+    Route("POST", "/cases/{case_id}/pause", views_cases.pause_resume, P.CASE_PAUSE, "case_pause"),
+    Route("POST", "/cases/{case_id}/close", views_cases.close_withdraw, P.CASE_CLOSE, "case_close"),
+    Route(
+        "GET",
+        "/cases/{case_id}/attachments/{attachment_id}",
+        views_cases.download,
+        P.CASES_READ,
+        "case_attachment",
+    ),
+    Route("GET", "/admin/users", views_admin.user_list, P.USERS_MANAGE, "admin_users"),
+    Route(
+        "POST",
+        "/admin/users/{user_id}/revoke",
+        views_admin.revoke_sessions,
+        P.USERS_MANAGE,
+        "admin_revoke",
+    ),
+    Route("GET", "/audit", views_admin.audit_log, P.AUDIT_READ, "audit"),
+    Route("GET", "/audit.csv", views_admin.audit_export, P.AUDIT_READ, "audit_csv"),
+    Route(
+        "GET", "/api/openapi.json", api.openapi, P.PUBLIC, "api_openapi", Kind.API, "This document"
+    ),
+    Route(
+        "GET",
+        "/api/cases",
+        api.list_cases,
+        P.CASES_READ,
+        "api_cases",
+        Kind.API,
+        "Cases visible to the caller; ?q= reference, name or email; ?page=",
+    ),
+    Route(
+        "GET",
+        "/api/cases/{case_id}",
+        api.get_case,
+        P.CASES_READ,
+        "api_case",
+        Kind.API,
+        "A case and its thread (creditors: without internal notes)",
+    ),
+    Route(
+        "POST",
+        "/api/cases/{case_id}/comments",
+        api.add_comment,
+        P.CASE_COMMENT,
+        "api_case_comment",
+        Kind.API,
+        "Add a creditor comment {text}",
+    ),
+    Route(
+        "POST",
+        "/api/cases/{case_id}/close",
+        api.close_case,
+        P.CASE_CLOSE,
+        "api_case_close",
+        Kind.API,
+        "Close or withdraw a case {event, reason}",
+    ),
+    Route(
+        "POST",
+        "/api/import",
+        api.import_cases,
+        P.CASES_IMPORT,
+        "api_import",
+        Kind.API,
+        "Import new cases from the CSV body (text/csv)",
+    ),
+)
