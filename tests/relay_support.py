@@ -264,7 +264,7 @@ async def queue_reminder(database: Database, case_id: int, key: str, to: str) ->
 
 
 async def _next_seq(session: Any, case_id: int) -> int:
-    from hub.outbound.bounce import lock_case, next_seq
+    from hub.services.thread import lock_case, next_seq
 
     await lock_case(session, case_id)
     return await next_seq(session, case_id)

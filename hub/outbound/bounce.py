@@ -12,37 +12,17 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.storage.models import Case, OutboxMessage, ThreadEntry
+from hub.services.thread import lock_case, next_seq
+from hub.storage.models import OutboxMessage, ThreadEntry
+
+__all__ = ["BOUNCE_KIND", "enhanced_status", "lock_case", "next_seq", "record_bounce"]
 
 #: RFC 3463 enhanced status code at the start of a reply text, e.g. "5.1.1"
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 
 BOUNCE_KIND = "bounce"
-
-
-async def lock_case(session: AsyncSession, case_id: int) -> None:
-    """Serialise writers of one case's thread until the transaction ends.
-
-    PostgreSQL: ``SELECT ... FOR UPDATE`` on the case row. SQLite ignores ``FOR UPDATE``, so a
-    no-op UPDATE of the row takes the database's single write lock before ``max(seq)`` is read
-    (a read first would leave the transaction on a snapshot that a concurrent writer may make
-    stale).
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
-    else:
-        await session.execute(update(Case).where(Case.id == case_id).values(id=Case.id))
-
-
-async def next_seq(session: AsyncSession, case_id: int) -> int:
-    """The next thread position of a case; call it after :func:`lock_case`."""
-    result = await session.execute(
-        select(func.coalesce(func.max(ThreadEntry.seq), 0)).where(ThreadEntry.case_id == case_id)
-    )
-    return int(result.scalar_one()) + 1
 
 
 def enhanced_status(reply: str) -> str | None:

@@ -16,11 +16,11 @@ from sqlalchemy import select, update
 
 from hub.domain.case_state import CaseEvent, CaseState, transition
 from hub.errors import NotFoundError, UserError
-from hub.outbound.bounce import lock_case, next_seq
 from hub.security import audit
 from hub.security.roles import Permission, Principal
 from hub.services.case_import import ImportReport, import_cases
 from hub.services.csv_rows import RowDefaults, parse_case_file
+from hub.services.thread import lock_case, next_seq
 from hub.storage.db import Database
 from hub.storage.models import Case, Creditor, ThreadEntry, utcnow
 

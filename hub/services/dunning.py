@@ -48,7 +48,6 @@ from hub.domain.dunning import (
 )
 from hub.domain.mail import NoticeContext
 from hub.errors import ConfigError, PermanentError, TemporaryError, UserError
-from hub.outbound.bounce import lock_case, next_seq
 from hub.outbound.outbox import enqueue
 from hub.routing.reply_token import (
     make_bounce_address,
@@ -77,6 +76,7 @@ from hub.services.reminder_mail import (
     earlier_message_ids,
     protection_for,
 )
+from hub.services.thread import lock_case, next_seq
 from hub.storage.db import Database
 from hub.storage.models import Case, Creditor, Debtor, OutboxMessage, ThreadEntry
 
