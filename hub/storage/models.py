@@ -324,6 +324,8 @@ class InboundMessage(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column()
     thread_entry_id: Mapped[int | None] = mapped_column(ForeignKey("thread_entries.id"))
+    #: the routing decision (rule that matched, case, verdicts), None until routed
+    route: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class QuarantinedMessage(Base):
@@ -353,4 +355,5 @@ def encrypted_columns() -> list[tuple[str, str]]:
 
 # The web application's tables live in their own module; importing it here registers them in
 # Base.metadata, so migrations, the schema check and key rotation see every table.
+from hub.storage import models_cases as _models_cases  # noqa: E402, F401
 from hub.storage import models_web as _models_web  # noqa: E402, F401
