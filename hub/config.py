@@ -150,6 +150,11 @@ class ImapSection(MailServerSection):
     poll_interval_seconds: float = Field(default=60.0, gt=0)
     reconnect_backoff_base_seconds: float = Field(default=1.0, gt=0)
     reconnect_backoff_cap_seconds: float = Field(default=300.0, gt=0)
+    #: authserv-ids (RFC 8601) of OUR receiving mail servers, whose ``Authentication-Results``
+    #: are believed; any other such header may come from the sender and is ignored. Empty
+    #: (the default) believes none: DKIM/DMARC failures then cannot mark a sender unverified,
+    #: and each routing decision says so.
+    trusted_authserv_ids: tuple[str, ...] = ()
 
 
 class ImportSection(_Section):
