@@ -43,3 +43,5 @@ NEW_PRESESSION = web.RequestKey("new_presession", str)
 
 #: the declared routes by name: what the auth middleware checks every request against
 ROUTES = web.AppKey("routes", dict[str, Route])
+#: set on the original request when a trusted proxy says the client came over https
+FORWARDED_HTTPS = web.RequestKey("forwarded_https", bool)

@@ -52,6 +52,8 @@ def proxy_middleware(proxies: TrustedProxies) -> Middleware:
                 changes["remote"] = client
             if scheme is not None:
                 changes["scheme"] = scheme
+                # on_response_prepare sees this original request, not the clone
+                request[keys.FORWARDED_HTTPS] = scheme == "https"
             request = request.clone(**changes)  # type: ignore[arg-type]
         return await handler(request)
 

@@ -50,3 +50,8 @@ def render(
     values.update(context or {})
     text = env.get_template(template).render(values)
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+
+
+def redirect(location: str) -> web.Response:
+    """A 303 answer that can still take cookies (raising HTTPSeeOther cannot be returned)."""
+    return web.Response(status=303, headers={"Location": location})

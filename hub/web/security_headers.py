@@ -28,5 +28,5 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     if not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"
-    if request.app[keys.CONFIG].tls or request.scheme == "https":
+    if request.app[keys.CONFIG].tls or request.get(keys.FORWARDED_HTTPS):
         headers["Strict-Transport-Security"] = HSTS

@@ -13,7 +13,7 @@ from hub.services import users, web_login
 from hub.services.web_sessions import SessionInfo, Stage
 from hub.web import keys
 from hub.web.middleware import clear_session_cookie, set_session_cookie
-from hub.web.render import render
+from hub.web.render import redirect, render
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -46,7 +46,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     except web_login.LoginFailedError as exc:
         return render(request, "login.html", {"error": str(exc)}, status=401)
     target = "/login/totp" if stage is Stage.PASSWORD else "/login/enrol"
-    response = web.HTTPSeeOther(location=target)
+    response = redirect(target)
     set_session_cookie(request, response, token)
     return response
 
@@ -70,7 +70,7 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
         return render(request, "totp.html", {"error": str(exc)}, status=429)
     except web_login.LoginFailedError as exc:
         return render(request, "totp.html", {"error": str(exc)}, status=401)
-    response = web.HTTPSeeOther(location="/")
+    response = redirect("/")
     set_session_cookie(request, response, token)
     return response
 
@@ -111,6 +111,7 @@ async def enrol_submit(request: web.Request) -> web.StreamResponse:
         return await _enrol_page(request, str(exc), status=400)
     # the recovery codes are shown once, on this answer, and stored only hashed
     request[keys.CSRF_BINDING] = enrolment.token
+    request[keys.PRINCIPAL] = _session(request).principal
     response = render(request, "recovery_codes.html", {"codes": enrolment.recovery_codes})
     set_session_cookie(request, response, enrolment.token)
     return response
@@ -120,7 +121,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     info = request.get(keys.SESSION)
     if info is not None:
         await web_login.logout(request.app[keys.DATABASE], info, request.remote)
-    response = web.HTTPSeeOther(location="/login")
+    response = redirect("/login")
     clear_session_cookie(request, response)
     return response
 
