@@ -10,15 +10,7 @@ from datetime import timedelta
 from email import message_from_bytes
 
 import pyotp
-from yarl import URL
 from sqlalchemy import select, update
-
-from hub.config import Settings
-from hub.security import audit
-from hub.security.roles import Role
-from hub.storage.db import Database
-from hub.storage.models import AuditEntry, OutboxMessage, ThreadEntry, utcnow
-from hub.storage.models_web import WebSession
 from web_support import (
     PASSWORD,
     add_account,
@@ -30,6 +22,13 @@ from web_support import (
     serve,
     web_settings,
 )
+
+from hub.config import Settings
+from hub.security import audit
+from hub.security.roles import Role
+from hub.storage.db import Database
+from hub.storage.models import AuditEntry, OutboxMessage, ThreadEntry, utcnow
+from hub.storage.models_web import WebSession
 
 
 async def test_first_login_enrols_totp_then_recovery_code_works_once(
@@ -142,9 +141,12 @@ async def test_csrf_missing_or_wrong_token_fails(settings: Settings, database: D
         )
     assert bodies == ["with token"]
     # a login form posted without the anonymous CSRF token is refused too
-    async with serve(s, database) as base, client(base) as http:
-        async with http.post("/login", data={"username": "carl", "password": PASSWORD}) as response:
-            assert response.status == 403
+    async with (
+        serve(s, database) as base,
+        client(base) as http,
+        http.post("/login", data={"username": "carl", "password": PASSWORD}) as response,
+    ):
+        assert response.status == 403
 
 
 async def test_brute_force_locks_account_survives_restart_and_unlocks(
