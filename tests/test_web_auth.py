@@ -22,6 +22,7 @@ from web_support import (
     serve,
     web_settings,
 )
+from yarl import URL
 
 from hub.config import Settings
 from hub.security import audit
