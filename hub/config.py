@@ -213,6 +213,19 @@ class DunningSection(_Section):
     pay_within_days: int = Field(default=14, ge=1, le=365)
 
 
+class ConversationSection(_Section):
+    """The hub's own answers to debtors (confirmations, questions) and collectors' replies."""
+
+    #: the hub's automatic answers per case within any 24 hours; a collector's reply is not
+    #: counted (a person, not a loop)
+    max_answers_per_case_per_day: int = Field(default=3, ge=0, le=100)
+    #: "auto": answers go out at once; "collector": each waits for a collector's approval.
+    #: A creditor overrides it with ``settings["conversation"]["approval"]``.
+    approval: Literal["auto", "collector"] = "auto"
+    #: the days within which a disputed claim is reviewed (stated in the acknowledgement)
+    dispute_review_days: int = Field(default=14, ge=1, le=365)
+
+
 class WebSection(_Section):
     """The web application (``hub serve``): listener, TLS, proxies, sessions and lock-out."""
 
@@ -251,6 +264,7 @@ class Settings(_Section):
     outbound: OutboundSection = OutboundSection()
     signing: SigningSection = SigningSection()
     dunning: DunningSection = DunningSection()
+    conversation: ConversationSection = ConversationSection()
     web: WebSection = WebSection()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
