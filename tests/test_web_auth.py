@@ -66,7 +66,7 @@ async def test_first_login_enrols_totp_then_recovery_code_works_once(
         async with http.get("/cases") as response:
             assert response.status == 200 and "A-1" in await response.text()
         async with http.post("/logout", data={"csrf_token": csrf_of(page)}) as response:
-            assert str(response.url).endswith("/login")
+            assert str(response.url).endswith("/login?logged_out=1")
 
         # a recovery code replaces the TOTP code, once
         for attempt in range(2):

@@ -30,7 +30,8 @@ def _session(request: web.Request) -> SessionInfo:
 async def login_form(request: web.Request) -> web.StreamResponse:
     if request.get(keys.PRINCIPAL) is not None:
         raise web.HTTPSeeOther(location="/")
-    return render(request, "login.html")
+    message = "You are logged out." if "logged_out" in request.query else None
+    return render(request, "login.html", {"message": message})
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
@@ -121,7 +122,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     info = request.get(keys.SESSION)
     if info is not None:
         await web_login.logout(request.app[keys.DATABASE], info, request.remote)
-    response = redirect("/login")
+    response = redirect("/login?logged_out=1")
     clear_session_cookie(request, response)
     return response
 
