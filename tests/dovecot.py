@@ -8,9 +8,11 @@ stop and start the server to simulate an outage.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -30,11 +32,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(root: Path, imap: int, imaps: int, lmtp: int) -> str:
+def _config(root: Path, instance: str, imap: int, imaps: int, lmtp: int) -> str:
     return f"""
 base_dir = {root}/run
 state_dir = {root}/state
-instance_name = hub-test-{secrets.token_hex(4)}
+instance_name = {instance}
 log_path = {root}/dovecot.log
 protocols = imap lmtp
 listen = 127.0.0.1
@@ -42,6 +44,7 @@ ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
+shutdown_clients = yes
 auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
 first_valid_uid = 100
@@ -88,6 +91,7 @@ class Dovecot:
     imap_port: int
     imaps_port: int
     lmtp_port: int
+    instance: str
 
     user: str = USER
     password: str = PASSWORD
@@ -131,9 +135,11 @@ class Dovecot:
         )
         for path in [root / "mail", mail]:
             os.chown(path, MAIL_UID, MAIL_UID)
-        server = cls(root, free_port(), free_port(), free_port())
+        instance = f"hub-test-{secrets.token_hex(4)}"
+        server = cls(root, free_port(), free_port(), free_port(), instance)
         server.conf.write_text(
-            _config(root, server.imap_port, server.imaps_port, server.lmtp_port), encoding="utf-8"
+            _config(root, instance, server.imap_port, server.imaps_port, server.lmtp_port),
+            encoding="utf-8",
         )
         server.start()
         return server
@@ -159,7 +165,32 @@ class Dovecot:
                 time.sleep(0.05)
         raise RuntimeError(f"Dovecot did not start; see {self.root / 'dovecot.log'}")
 
+    def session_pids(self) -> list[int]:
+        """The imap processes serving this instance's clients (``dovecot-<instance>/imap``)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            except OSError:
+                continue
+            if title.startswith(f"dovecot-{self.instance}/imap".encode()) and b"login" not in title:
+                found.append(int(entry.name))
+        return found
+
+    def cut_connections(self) -> int:
+        """Kill the processes serving IMAP clients: every client connection drops at once."""
+        pids = self.session_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return len(pids)
+
     def stop(self) -> None:
+        """Stop the server; imap processes serving clients survive ``doveadm stop``, so they
+        are killed too: to a client it looks like the server went away."""
+        self.cut_connections()
         subprocess.run(["doveadm", "-c", str(self.conf), "stop"], check=False, capture_output=True)
         deadline = time.monotonic() + 15
         while self._pidfile().exists() and time.monotonic() < deadline:
@@ -186,10 +217,12 @@ class Dovecot:
             raise RuntimeError(f"doveadm {' '.join(args)}: {done.stderr.decode(errors='replace')}")
         return done.stdout.decode(errors="replace")
 
-    def deliver(self, message: bytes) -> None:
-        """Deliver into INBOX the way an MTA would: LMTP (Dovecot adds Return-Path etc.)."""
+    def deliver(self, *messages: bytes) -> None:
+        """Deliver into INBOX the way an MTA would: LMTP, one connection for all of them
+        (Dovecot adds Return-Path, Delivered-To and Received)."""
         with smtplib.LMTP("127.0.0.1", self.lmtp_port) as lmtp:
-            lmtp.sendmail("sender@example.org", [USER], message)
+            for message in messages:
+                lmtp.sendmail("sender@example.org", [USER], message)
 
     def save(self, message: bytes, mailbox: str = "INBOX") -> None:
         """Store the exact bytes in ``mailbox`` (no headers added)."""

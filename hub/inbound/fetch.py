@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -189,12 +189,17 @@ async def _sleep_until(stop: asyncio.Event, seconds: float) -> None:
 
 
 async def _serve(
-    imap: ImapSession, database: Database, settings: Settings, stop: asyncio.Event
+    imap: ImapSession,
+    database: Database,
+    settings: Settings,
+    stop: asyncio.Event,
+    healthy: Callable[[], None],
 ) -> None:
     section = settings.imap
     use_idle = section.idle and "IDLE" in imap.capabilities
     while not stop.is_set():
         counts = await fetch_pass(imap, database, settings)
+        healthy()  # a whole pass worked: the next failure starts the backoff afresh
         if counts.stored or counts.quarantined or counts.duplicates:
             log.info("imap: %s", counts.summary())
         if stop.is_set():
@@ -214,12 +219,16 @@ async def run_fetcher(
 ) -> None:
     """Fetch until ``stop`` is set, reconnecting with backoff after any temporary failure."""
     attempt = 0
+
+    def healthy() -> None:
+        nonlocal attempt
+        attempt = 0
+
     while not stop.is_set():
         try:
             imap = await ImapSession.open(settings.imap)
             try:
-                attempt = 0
-                await _serve(imap, database, settings, stop)
+                await _serve(imap, database, settings, stop, healthy)
             finally:
                 await imap.close()
         except (ImapError, TemporaryError, SQLAlchemyError, OSError) as exc:
