@@ -116,7 +116,7 @@ class RuleContext:
                     .join(Debtor, Debtor.id == DebtorEmail.debtor_id)
                     .where(DebtorEmail.address_hash == digest, Debtor.erased_at.is_(None))
                 )
-                self._senders = [SenderAddress(*row) for row in rows.tuples()]
+                self._senders = [SenderAddress(*row) for row in rows]
         return self._senders
 
     async def sender_debtor_ids(self) -> set[int]:
@@ -138,7 +138,7 @@ class RuleContext:
                     ThreadEntry.message_id.in_(part), ThreadEntry.kind.in_(OUR_MESSAGE_KINDS)
                 )
             )
-            for entry_id, entry_case in entries.tuples():
+            for entry_id, entry_case in entries:
                 if entry_id is not None:
                     self._ours[entry_id] = (entry_case, None)
             outbox = await self.session.execute(
@@ -146,7 +146,7 @@ class RuleContext:
                     OutboxMessage.message_id.in_(part)
                 )
             )
-            for out_id, out_case, outbox_id in outbox.tuples():
+            for out_id, out_case, outbox_id in outbox:
                 known_case = self._ours.get(out_id, (None, None))[0]
                 self._ours[out_id] = (out_case or known_case, outbox_id)
         return {i: self._ours[i] for i in wanted if i in self._ours}

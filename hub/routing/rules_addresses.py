@@ -185,4 +185,4 @@ async def _outbox_cases(ctx: RuleContext, outbox_ids: list[int]) -> list[tuple[i
             OutboxMessage.id.in_(outbox_ids), OutboxMessage.case_id.is_not(None)
         )
     )
-    return [(case_id, outbox_id) for case_id, outbox_id in rows.tuples() if case_id is not None]
+    return [(case_id, outbox_id) for case_id, outbox_id in rows if case_id is not None]

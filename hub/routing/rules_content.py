@@ -198,7 +198,7 @@ async def _cases_by_reference(
                 Case.creditor_id.in_(select(Creditor.id)), Case.reference.in_(part)
             )
         )
-        for case_id, creditor_id, debtor_id, reference in rows.tuples():
+        for case_id, creditor_id, debtor_id, reference in rows:
             if reference.upper() in wanted:
                 hits[case_id] = (creditor_id, debtor_id, reference)
     return hits
