@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -258,3 +260,28 @@ async def test_two_fetchers_on_postgres_one_holds_the_mailbox(
     assert first.duplicates + second.duplicates == 0
     stored = await rows(database)
     assert len(stored) == len({row.message_id for row in stored}) == 60
+
+
+async def test_hub_fetch_once_command(
+    database: Database, hub_env: dict[str, str], dovecot: Dovecot
+) -> None:
+    if database.is_postgres:
+        pytest.skip("the command is the same on both backends; its storage is tested above")
+    dovecot.deliver(reply(1), reply(2))
+    env = {
+        **hub_env,
+        "HUB_IMAP_HOST": "127.0.0.1",
+        "HUB_IMAP_PORT": str(dovecot.imap_port),
+        "HUB_IMAP_SECURITY": "starttls",
+        "HUB_IMAP_CAFILE": str(dovecot.cafile),
+        "HUB_IMAP_USERNAME": dovecot.user,
+        "HUB_IMAP_PASSWORD": dovecot.password,
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "hub"), "fetch", "--once",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert "stored=2" in out.decode()
+    assert await count_rows(database) == 2

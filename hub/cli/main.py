@@ -14,6 +14,7 @@ from hub.cli import (
     db_cmd,
     debtor_cmd,
     demo_cmd,
+    fetch_cmd,
     import_cmd,
     inspect_cmd,
     keys_cmd,
@@ -48,6 +49,7 @@ cli.add_command(audit_cmd.audit)
 cli.add_command(creditor_cmd.creditor)
 cli.add_command(import_cmd.import_)
 cli.add_command(worker_cmd.worker)
+cli.add_command(fetch_cmd.fetch)
 cli.add_command(debtor_cmd.debtor)
 cli.add_command(remind_cmd.remind)
 cli.add_command(remind_cmd.reminder)

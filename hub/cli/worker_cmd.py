@@ -23,6 +23,7 @@ import click
 
 from hub.cli.context import CliContext, pass_context, run
 from hub.config import Settings
+from hub.inbound.fetch import fetch_once, run_fetcher
 from hub.outbound.relay import relay_once, run_relay
 from hub.services.dunning_loop import dunning_once, run_dunning
 from hub.storage.db import Database
@@ -50,12 +51,17 @@ async def _relay_pass(settings: Settings, database: Database, worker_id: str) ->
     )
 
 
-def worker_loops() -> list[WorkerLoop]:
-    """The loops ``hub worker`` runs, in start order."""
+async def _fetch_pass(settings: Settings, database: Database, worker_id: str) -> str:
+    return (await fetch_once(settings, database)).summary()
+
+
+def worker_loops(settings: Settings | None = None) -> list[WorkerLoop]:
+    """The loops ``hub worker`` runs, in start order (``fetch`` when [imap] enabled = true)."""
+    fetch = [WorkerLoop("fetch", run_fetcher, _fetch_pass)]
     return [
         WorkerLoop("relay", run_relay, _relay_pass),
         WorkerLoop("dunning", run_dunning, dunning_once),
-    ]
+    ] + (fetch if settings is not None and settings.imap.enabled else [])
 
 
 def default_worker_id() -> str:
@@ -100,7 +106,7 @@ async def run_loops(
 
 async def _serve(ctx: CliContext, once: bool, worker_id: str) -> None:
     settings = ctx.settings()
-    loops = worker_loops()
+    loops = worker_loops(settings)
     async with ctx.database() as database:
         if once:
             for loop in loops:
