@@ -18,9 +18,11 @@ from hub.cli import (
     import_cmd,
     inspect_cmd,
     keys_cmd,
+    payments_cmd,
     remind_cmd,
     serve_cmd,
     signing_cmd,
+    thread_cmd,
     user_cmd,
     worker_cmd,
 )
@@ -56,6 +58,8 @@ cli.add_command(remind_cmd.reminder)
 keys_cmd.keys.add_command(signing_cmd.init_signing)
 cli.add_command(demo_cmd.demo)
 cli.add_command(inspect_cmd.inspect)
+cli.add_command(payments_cmd.payments)
+cli.add_command(thread_cmd.thread)
 cli.add_command(serve_cmd.serve)
 cli.add_command(user_cmd.user)
 

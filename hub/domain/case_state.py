@@ -33,6 +33,7 @@ class CaseEvent(StrEnum):
     DISPUTE_UPHELD = "dispute_upheld"  # the claim is dropped
     PROMISE_RECEIVED = "promise_received"
     PROMISE_BROKEN = "promise_broken"  # the date plus grace passed without the money
+    PROMISE_KEPT = "promise_kept"  # a partial payment promised came: dunning resumes for the rest
     PLAN_REQUESTED = "plan_requested"
     PLAN_APPROVED = "plan_approved"
     PLAN_REJECTED = "plan_rejected"
@@ -78,6 +79,7 @@ def _table() -> dict[tuple[CaseState, CaseEvent], CaseState]:
 
     allow((*_DUNNING, S.PROMISED, S.ON_HOLD), E.PROMISE_RECEIVED, S.PROMISED)
     allow((S.PROMISED,), E.PROMISE_BROKEN, S.REMINDED)
+    allow((S.PROMISED,), E.PROMISE_KEPT, S.REMINDED)
 
     allow((*_DUNNING, S.PROMISED, S.ON_HOLD, S.PLAN_ACTIVE), E.PLAN_REQUESTED, S.PLAN_REQUESTED)
     allow((S.PLAN_REQUESTED,), E.PLAN_APPROVED, S.PLAN_ACTIVE)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.errors import NotFoundError
 from hub.storage.models import Case, ThreadEntry
 
 
@@ -36,6 +37,16 @@ async def next_seq(session: AsyncSession, case_id: int) -> int:
         select(func.coalesce(func.max(ThreadEntry.seq), 0)).where(ThreadEntry.case_id == case_id)
     )
     return int(result.scalar_one()) + 1
+
+
+async def load_case(session: AsyncSession, case_id: int) -> Case:
+    """The case row as it is now, not as the session last saw it (call after :func:`lock_case`)."""
+    case = await session.scalar(
+        select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
+    )
+    if case is None:
+        raise NotFoundError(f"no case with id {case_id}")
+    return case
 
 
 async def append_entry(
