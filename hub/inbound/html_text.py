@@ -121,5 +121,5 @@ def html_to_text(html: str) -> str:
         maker.close()
     except Exception:  # noqa: S110 - lenient parser; the text so far is still worth keeping
         pass
-    lines = [line.strip(" ") for line in "".join(maker.out).split("\n")]
+    lines = [line.strip(" \t") for line in "".join(maker.out).split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()

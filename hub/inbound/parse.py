@@ -94,6 +94,18 @@ def _decode_words(value: str) -> str:
         return value
 
 
+def _unescape(value: str) -> str:
+    """Raw 8-bit header bytes (RFC 6532 UTF-8, or a client's local charset) reach us as
+    surrogate escapes: read them as UTF-8, else as Latin-1."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def _unfold(value: str) -> str:
     return re.sub(r"\r?\n[ \t]?", " ", value).strip() if "\n" in value else value.strip()
 
@@ -105,7 +117,9 @@ def _addresses(reader: _Reader, value: Any, name: str) -> tuple[MailAddress, ...
         try:
             for item in addresses:
                 if item.addr_spec and item.addr_spec != "<>":
-                    found.append(MailAddress(item.display_name or "", item.addr_spec))
+                    found.append(
+                        MailAddress(_unescape(item.display_name or ""), _unescape(item.addr_spec))
+                    )
             return tuple(found)
         except Exception as exc:
             reader.defect(f"{name}: address list unreadable ({type(exc).__name__})")
@@ -208,7 +222,7 @@ def _parse(raw: bytes, max_attachment_bytes: int) -> ParsedMail:
     values: dict[str, Any] = {}
     for name, raw_value in msg.raw_items():
         value = reader.header_value(msg, name, raw_value)
-        headers.append((name, _unfold(str(value))))
+        headers.append((name, _unescape(_unfold(str(value)))))
         values.setdefault(name.lower(), value)
     addresses = {
         name: _addresses(reader, values[name], name) if name in values else ()
@@ -217,8 +231,9 @@ def _parse(raw: bytes, max_attachment_bytes: int) -> ParsedMail:
     message_id = values.get("message-id")
     in_reply_to = _MSGID.findall(str(values.get("in-reply-to", "")))
     texts, htmls, attachments = _walk(reader, msg, max_attachment_bytes)
-    text = "\n".join(texts)
-    html = "\n".join(htmls)
+    # parts are joined as they are: a part ends with its own line break when it has one
+    text = "".join(texts)
+    html = "".join(htmls)
     text_from_html = not texts and bool(html)
     if text_from_html:
         text = html_to_text(html)
@@ -226,7 +241,7 @@ def _parse(raw: bytes, max_attachment_bytes: int) -> ParsedMail:
         message_id=" ".join(str(message_id).split()) or None if message_id is not None else None,
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=tuple(_MSGID.findall(str(values.get("references", "")))),
-        subject=_unfold(str(values.get("subject", ""))),
+        subject=_unescape(_unfold(str(values.get("subject", "")))),
         date=_date(reader, values["date"]) if "date" in values else None,
         from_=addresses["from"][0] if addresses["from"] else None,
         sender=addresses["sender"][0] if addresses["sender"] else None,
