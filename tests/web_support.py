@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -127,10 +128,11 @@ async def serve(settings: Settings, database: Database) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def client(base: str) -> aiohttp.ClientSession:
+def client(base: str, ssl_context: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
     """A client whose jar sends Secure cookies to the test server over http (like Chromium)."""
     jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=base)
-    return aiohttp.ClientSession(base_url=base, cookie_jar=jar)
+    connector = aiohttp.TCPConnector(ssl=ssl_context) if ssl_context is not None else None
+    return aiohttp.ClientSession(base_url=base, cookie_jar=jar, connector=connector)
 
 
 def csrf_of(html: str) -> str:
