@@ -29,7 +29,7 @@ from hub.domain.automation import (
     deadline,
     react,
 )
-from hub.domain.case_state import CaseState, transition
+from hub.domain.case_state import CaseEvent, CaseState, transition
 from hub.domain.dunning import DunningPolicy
 from hub.errors import IllegalTransitionError
 from hub.services.revert import revert_decision
@@ -51,6 +51,8 @@ def _checked(reaction: Reaction, state: CaseState) -> tuple[Reaction, CaseState]
     """The reaction and the state it leads to; an illegal event turns into triage."""
     if reaction.event is None:
         return reaction, state
+    if reaction.event is CaseEvent.PLAN_REQUESTED and state is CaseState.PLAN_REQUESTED:
+        return reaction, state  # a new proposal replaces the one awaiting a decision
     try:
         return reaction, transition(state, reaction.event)
     except IllegalTransitionError:
