@@ -10,6 +10,7 @@ import click
 
 from hub.cli import (
     audit_cmd,
+    classify_cmd,
     creditor_cmd,
     db_cmd,
     debtor_cmd,
@@ -51,6 +52,7 @@ cli.add_command(audit_cmd.audit)
 cli.add_command(creditor_cmd.creditor)
 cli.add_command(import_cmd.import_)
 cli.add_command(worker_cmd.worker)
+cli.add_command(classify_cmd.classify)
 cli.add_command(fetch_cmd.fetch)
 cli.add_command(debtor_cmd.debtor)
 cli.add_command(remind_cmd.remind)
