@@ -14,6 +14,8 @@ from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from enum import StrEnum
 
+from babel.numbers import get_currency_precision
+
 from hub.errors import UserError
 
 #: more parts than this is not a plan a collector would approve by mistake
@@ -31,6 +33,16 @@ class ScheduledInstallment:
     seq: int
     due_date: date
     amount: Decimal
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of ``currency`` (0.01 for EUR, 1 for JPY), from the CLDR data."""
+    return Decimal(1).scaleb(-get_currency_precision(currency))
+
+
+def in_minor_units(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` to the currency's minor unit: 100.0000 from PostgreSQL reads 100.00."""
+    return amount.quantize(minor_unit(currency))
 
 
 def add_months(start: date, months: int) -> date:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from hub.domain.automation import TaskKind
 from hub.domain.case_state import TERMINAL_STATES, CaseEvent, CaseState, transition
+from hub.domain.installments import in_minor_units
 from hub.errors import UserError
 from hub.services.tasks import open_task
 from hub.services.thread import append_entry, load_case, lock_case
@@ -60,7 +61,7 @@ async def find_payment(session: AsyncSession, external_id: str) -> Payment | Non
 
 
 async def _settle_installments(
-    session: AsyncSession, case_id: int, amount: Decimal
+    session: AsyncSession, case_id: int, amount: Decimal, currency: str
 ) -> tuple[list[dict[str, Any]], InstallmentPlan | None]:
     """Spread ``amount`` over the active plan's open installments, oldest first."""
     plan = await session.scalar(
@@ -83,7 +84,9 @@ async def _settle_installments(
         left -= take
         if part.paid_amount >= part.amount:
             part.status = "paid"
-        settled.append({"seq": part.seq, "applied": str(take), "status": part.status})
+        settled.append(
+            {"seq": part.seq, "applied": str(in_minor_units(take, currency)), "status": part.status}
+        )
     if all(part.status == "paid" for part in plan.installments):
         plan.status = "completed"
     return settled, plan
@@ -136,7 +139,7 @@ async def record_payment(
     session.add(payment)
     case.paid_amount = case.paid_amount + amount
     balance = case.claim_amount + case.fees - case.paid_amount
-    settled, plan = await _settle_installments(session, case.id, amount)
+    settled, plan = await _settle_installments(session, case.id, amount, case.currency)
     target = state
     task: TaskKind | None = None
     if state in TERMINAL_STATES:
@@ -150,7 +153,8 @@ async def record_payment(
         target = transition(state, CaseEvent.PARTIAL_PAYMENT)
         why = "a partial payment: the balance is reduced"
     # the part of this payment beyond what was open (all of it on a case already paid)
-    overpaid = max(Decimal("0"), min(amount, -balance))
+    overpaid = in_minor_units(max(Decimal("0"), min(amount, -balance)), case.currency)
+    balance = in_minor_units(balance, case.currency)
     if overpaid > 0 and task is None:
         task = TaskKind.REFUND_OVERPAYMENT
         why += f"; {overpaid} {case.currency} more than was open: refund or keep"
@@ -159,7 +163,7 @@ async def record_payment(
     meta: dict[str, Any] = {
         "rule": "payment",
         "payment_id": payment.id,
-        "amount": str(amount),
+        "amount": str(in_minor_units(amount, case.currency)),
         "currency": case.currency,
         "source": source,
         "from_state": state.value,

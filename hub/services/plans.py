@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from babel.numbers import get_currency_precision
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -24,7 +23,7 @@ from sqlalchemy.orm import selectinload
 from hub.domain.automation import STATE_KIND, PlanTerms, TaskKind, deadline
 from hub.domain.case_state import CaseEvent, CaseState, transition
 from hub.domain.dunning import policy_from_settings
-from hub.domain.installments import Frequency, build_schedule
+from hub.domain.installments import Frequency, build_schedule, in_minor_units, minor_unit
 from hub.errors import NotFoundError, UserError
 from hub.services.tasks import close_tasks
 from hub.services.thread import append_entry, load_case, lock_case
@@ -36,10 +35,6 @@ log = logging.getLogger(__name__)
 
 ACTOR = "system:plans"
 DEFAULTED_KIND = "plan_defaulted"
-
-
-def minor_unit(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
 def open_balance(case: Case) -> Decimal:
@@ -145,7 +140,7 @@ async def approve_plan(
             "frequency": frequency.value,
             "first_due": schedule[0].due_date.isoformat(),
             "last_due": schedule[-1].due_date.isoformat(),
-            "total": str(total),
+            "total": str(in_minor_units(total, case.currency)),
             "currency": case.currency,
             "changes": changed,
             "replaced_plan_ids": [p.id for p in replaced],
