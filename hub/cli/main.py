@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from hub.cli import (
+    answer_cmd,
     audit_cmd,
     classify_cmd,
     creditor_cmd,
@@ -52,8 +53,8 @@ cli.add_command(audit_cmd.audit)
 cli.add_command(creditor_cmd.creditor)
 cli.add_command(import_cmd.import_)
 cli.add_command(worker_cmd.worker)
-cli.add_command(classify_cmd.classify)
 cli.add_command(fetch_cmd.fetch)
+cli.add_command(classify_cmd.classify)
 cli.add_command(debtor_cmd.debtor)
 cli.add_command(remind_cmd.remind)
 cli.add_command(remind_cmd.reminder)
@@ -64,6 +65,7 @@ cli.add_command(payments_cmd.payments)
 cli.add_command(thread_cmd.thread)
 cli.add_command(serve_cmd.serve)
 cli.add_command(user_cmd.user)
+cli.add_command(answer_cmd.answer)
 
 
 def main() -> None:

@@ -9,8 +9,9 @@ RFC 8551, 3.1.2). Headers that matter here:
 * ``In-Reply-To`` and ``References`` (RFC 5322, 3.6.4): the case's earlier Message-IDs, so the
   debtor's mail client keeps the whole case in one thread.
 * ``Reply-To``: the case's signed reply address (:mod:`hub.routing.reply_token`).
-* ``Auto-Submitted: auto-generated`` (RFC 3834, 5) so that well-behaved auto-responders stay
-  silent, plus Microsoft's ``X-Auto-Response-Suppress`` for out-of-office replies.
+* ``Auto-Submitted: auto-generated`` (RFC 3834, 5; ``auto-replied`` on the hub's answers) so
+  that well-behaved auto-responders stay silent, plus Microsoft's ``X-Auto-Response-Suppress``
+  for out-of-office replies.
 
 The notice (sent when a debtor has no usable key) carries no personal data in its headers but
 the ``To`` address: no references, nothing from the case. :func:`to_bytes` serialises with
@@ -76,6 +77,7 @@ def _build(
     message_id_domain: str,
     date: datetime,
     extra_headers: Sequence[tuple[str, str]] = (),
+    auto_submitted: str | None = "auto-generated",
 ) -> tuple[EmailMessage, str]:
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("date must be timezone-aware")
@@ -89,7 +91,8 @@ def _build(
     message["Message-ID"] = message_id
     for name, value in extra_headers:
         message[name] = value
-    message["Auto-Submitted"] = "auto-generated"
+    if auto_submitted:
+        message["Auto-Submitted"] = auto_submitted
     message["X-Auto-Response-Suppress"] = "OOF, AutoReply"
     message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
@@ -111,12 +114,15 @@ def compose_reminder(
     in_reply_to: str | None,
     date: datetime,
     list_unsubscribe: str | None = None,
+    auto_submitted: str | None = "auto-generated",
 ) -> tuple[EmailMessage, str]:
-    """The reminder as a MIME message, and its new Message-ID.
+    """The reminder (or an answer in the case's thread) as a MIME message, and its Message-ID.
 
     ``references`` are the case's earlier Message-IDs, oldest first; ``in_reply_to`` is the one
     this message follows (usually the newest, or the debtor's last reply). ``list_unsubscribe``
     is the opt-out URL, offered to mail clients as ``List-Unsubscribe`` (RFC 2369) when given.
+    ``auto_submitted`` is ``auto-generated`` for reminders, ``auto-replied`` for the hub's
+    answers to a debtor's message, None for a collector's own words (RFC 3834, 5).
     """
     headers = [("Reply-To", reply_to)]
     if in_reply_to:
@@ -135,6 +141,7 @@ def compose_reminder(
         message_id_domain=message_id_domain,
         date=date,
         extra_headers=headers,
+        auto_submitted=auto_submitted,
     )
     return message, message_id
 

@@ -2,8 +2,10 @@
 
 Templates live in ``mail/<lang>/`` below a template directory: ``<kind>.subject.j2``,
 ``<kind>.txt.j2`` and ``<kind>.html.j2`` for each dunning level kind (``friendly``, ``first``,
-``second``, ``final``) and for ``notice``. Three directories are searched in order, so that an
-operator can override one file without copying the rest:
+``second``, ``final``), for ``notice``, and for each of the hub's answers (the
+:class:`~hub.domain.answers.AnswerKind` values, framed by ``_answer_base``). Three
+directories are searched in order, so that an operator can override one file without copying
+the rest:
 
 1. ``<template_dir>/<creditor code>/mail/<lang>/`` (one creditor's wording),
 2. ``<template_dir>/mail/<lang>/`` (the agency's wording),
@@ -40,6 +42,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
 from hub.config import OutboundSection
+from hub.domain.answers import AnswerContext
 from hub.domain.mail import (
     LANGUAGES,
     Language,
@@ -217,6 +220,12 @@ class MailRenderer:
             context.creditor_code,
             context.level_kind.value,
             context.template_vars(),
+        )
+
+    def render_answer(self, context: AnswerContext) -> RenderedMail:
+        """Subject, text and HTML of one of the hub's answers (``<answer kind>.*.j2``)."""
+        return self._render(
+            context.language, context.creditor_code, context.kind.value, context.template_vars()
         )
 
     def render_notice(self, context: NoticeContext) -> RenderedMail:

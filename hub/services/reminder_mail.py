@@ -1,7 +1,9 @@
 """Build the exact bytes of one reminder: render, compose, protect (blocking CPU and gpg work).
 
 :class:`ReminderMailer` turns a :class:`MailPlan` (the facts gathered under the case lock, no
-ORM objects) into a :class:`BuiltMail`. The protection decides the shape:
+ORM objects) into a :class:`BuiltMail`; :meth:`ReminderMailer.build_rendered` does the same for
+any other rendered mail of a case's thread (the hub's answers, a collector's reply) given an
+:class:`OutgoingPlan`. The protection decides the shape:
 
 * ``pgp-mime``: the reminder signed and encrypted as one OpenPGP message (RFC 3156, 6.2);
 * ``smime-gcm`` / ``smime-cbc``: signed, then enveloped with AES-256-GCM (AuthEnvelopedData,
@@ -33,7 +35,7 @@ from enum import StrEnum
 from hub.config import Settings
 from hub.crypto.mime_parts import protect_message
 from hub.crypto.smime import protect_smime
-from hub.domain.mail import NoticeContext, ReminderContext
+from hub.domain.mail import NoticeContext, ReminderContext, RenderedMail
 from hub.errors import ConfigError
 from hub.outbound.compose import compose_notice, compose_reminder, normal_message_id, to_bytes
 from hub.outbound.render import MailRenderer
@@ -83,6 +85,26 @@ class MailPlan:
 
 
 @dataclass(frozen=True)
+class OutgoingPlan:
+    """Where and how any rendered mail in a case's thread goes (a reminder or an answer)."""
+
+    to_addr: str
+    reply_address: str
+    #: what goes instead under the ``notice`` protection
+    notice: NoticeContext
+    #: the case's earlier Message-IDs, oldest first
+    references: tuple[str, ...]
+    #: the message this one answers; None: the newest of ``references``
+    in_reply_to: str | None
+    protection: Protection
+    key: ChosenKey | None
+    date: datetime
+    list_unsubscribe: str | None
+    #: RFC 3834: ``auto-generated``, ``auto-replied``, or None for a person's own words
+    auto_submitted: str | None = "auto-generated"
+
+
+@dataclass(frozen=True)
 class BuiltMail:
     message_id: str
     #: the reminder's real subject and text (what the thread and the portal show)
@@ -115,26 +137,46 @@ class ReminderMailer:
             store.import_key(key.key_data)
             self._known_pgp.add(key.fingerprint)
 
-    def _references(self, plan: MailPlan) -> tuple[list[str], str | None]:
+    def _references(self, plan: OutgoingPlan) -> tuple[list[str], str | None]:
         valid: list[str] = []
         for value in plan.references:
             try:
                 valid.append(normal_message_id(value))
             except ValueError:
                 continue  # a malformed ID from a debtor's client: leave it out of the chain
+        if plan.in_reply_to is not None:
+            try:
+                return valid, normal_message_id(plan.in_reply_to)
+            except ValueError:
+                pass  # a malformed ID: follow the case's newest message instead
         if not valid:
             return [], None
         return valid[:-1], valid[-1]
 
     def build(self, plan: MailPlan) -> BuiltMail:
-        """The finished message for ``plan`` (blocking)."""
+        """The finished reminder for ``plan`` (blocking)."""
+        opt_out = plan.reminder.opt_out_url
+        outgoing = OutgoingPlan(
+            to_addr=plan.to_addr,
+            reply_address=plan.reply_address,
+            notice=plan.notice,
+            references=plan.references,
+            in_reply_to=None,
+            protection=plan.protection,
+            key=plan.key,
+            date=plan.date,
+            list_unsubscribe=opt_out if opt_out.startswith("https://") else None,
+        )
+        return self.build_rendered(self.renderer.render_reminder(plan.reminder), outgoing)
+
+    def build_rendered(self, rendered: RenderedMail, plan: OutgoingPlan) -> BuiltMail:
+        """Compose and protect any rendered mail of a case's thread (blocking)."""
         identity = self.identity
         if identity.autocrypt is None:
             raise ConfigError(
                 "the hub has no OpenPGP signing key: run 'hub keys init-signing' and set "
                 "signing.pgp_fingerprint (every mail offers it by Autocrypt)"
             )
-        rendered = self.renderer.render_reminder(plan.reminder)
         notice = self.renderer.render_notice(plan.notice)
         if plan.protection is Protection.NOTICE:
             message, message_id = compose_notice(
@@ -150,7 +192,6 @@ class ReminderMailer:
                 message_id, rendered.subject, rendered.text, to_bytes(message), plan.protection
             )
         references, in_reply_to = self._references(plan)
-        opt_out = plan.reminder.opt_out_url
         message, message_id = compose_reminder(
             rendered,
             from_addr=self.from_header,
@@ -160,7 +201,8 @@ class ReminderMailer:
             references=references,
             in_reply_to=in_reply_to,
             date=plan.date,
-            list_unsubscribe=opt_out if opt_out.startswith("https://") else None,
+            list_unsubscribe=plan.list_unsubscribe,
+            auto_submitted=plan.auto_submitted,
         )
         message["Autocrypt"] = identity.autocrypt
         if plan.protection is Protection.PLAIN:
@@ -175,7 +217,7 @@ class ReminderMailer:
             message_id, rendered.subject, rendered.text, to_bytes(protected), plan.protection
         )
 
-    def _protect(self, message: EmailMessage, plan: MailPlan) -> EmailMessage:
+    def _protect(self, message: EmailMessage, plan: OutgoingPlan) -> EmailMessage:
         identity, key = self.identity, plan.key
         if key is None:
             raise ValueError("an encrypted reminder needs a key")
