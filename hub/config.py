@@ -226,6 +226,21 @@ class ConversationSection(_Section):
     dispute_review_days: int = Field(default=14, ge=1, le=365)
 
 
+class RetentionSection(_Section):
+    """How long finished cases keep their personal data (``hub gdpr retention``, worker loop).
+
+    A creditor overrides the period with ``settings["retention"]["closed_case_days"]``.
+    """
+
+    #: days after a paid, closed or withdrawn case's closing (or last activity) before the
+    #: case is anonymized; 3650 = ten years (commercial and tax record keeping)
+    closed_case_days: int = Field(default=3650, ge=1)
+    #: True: the worker only logs what it would anonymize
+    dry_run: bool = False
+    #: how often the ``retention`` loop of ``hub worker`` runs (daily)
+    interval_seconds: float = Field(default=24 * 3600.0, gt=0)
+
+
 class WebSection(_Section):
     """The web application (``hub serve``): listener, TLS, proxies, sessions and lock-out."""
 
@@ -266,6 +281,7 @@ class Settings(_Section):
     dunning: DunningSection = DunningSection()
     conversation: ConversationSection = ConversationSection()
     web: WebSection = WebSection()
+    retention: RetentionSection = RetentionSection()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
