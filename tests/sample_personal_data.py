@@ -28,7 +28,9 @@ from hub.storage.models import (
     ThreadEntry,
     User,
     encrypted_columns,
+    utcnow,
 )
+from hub.storage.models_web import WebSession
 
 NAME = "Quirinius Vandersloot-Ærø"
 EMAIL = "quirinius.vandersloot@zebrafinch-mail.example"
@@ -46,6 +48,8 @@ ATTACHMENT = b"%PDF-1.4 Kontoauszug Vandersloot IBAN DE89370400440532013000 Uebe
 KEY_DATA = b"-----BEGIN PGP PUBLIC KEY BLOCK----- Vandersloot keydata"
 USER_EMAIL = "collector.wilhelmina@agency-intern.example"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPVANDERSLOOT"
+#: a TOTP secret shown during enrolment, held in the web session until confirmed
+PENDING_TOTP_SECRET = "KRSXG5CTMVRXEZLUVANDERSLOOTPEND"
 QUARANTINE_DETAIL = "could not parse reply from Vandersloot"
 
 #: Strings that must never be readable in a dump of the database.
@@ -68,6 +72,7 @@ PERSONAL_STRINGS = [
     "DE89370400440532013000",
     USER_EMAIL,
     TOTP_SECRET,
+    PENDING_TOTP_SECRET,
 ]
 #: Stored in clear on purpose (a plaintext column): proves a search of the dump can succeed.
 CANARY = "canary-reference-7f3a9c"
@@ -140,14 +145,23 @@ async def populate(database: Database, suffix: str = "") -> dict[str, int]:
                 source="import",
             )
         )
+        user = User(
+            username=f"wilhelmina{suffix}",
+            email=USER_EMAIL,
+            email_hash=keyring.email_hash(USER_EMAIL),
+            password_hash="argon2id$placeholder",
+            totp_secret=TOTP_SECRET,
+            role="collector",
+        )
+        s.add(user)
+        await s.flush()
         s.add(
-            User(
-                username=f"wilhelmina{suffix}",
-                email=USER_EMAIL,
-                email_hash=keyring.email_hash(USER_EMAIL),
-                password_hash="argon2id$placeholder",
-                totp_secret=TOTP_SECRET,
-                role="collector",
+            WebSession(
+                token_hash=hashlib.sha256(f"session{suffix}".encode()).hexdigest(),
+                user_id=user.id,
+                stage="enrol",
+                pending_totp_secret=PENDING_TOTP_SECRET,
+                expires_at=utcnow(),
             )
         )
         s.add(
@@ -221,6 +235,7 @@ def expected_values() -> dict[str, list[Any]]:
         "outbox.message": [RAW_MESSAGE],
         "quarantine.detail": [QUARANTINE_DETAIL],
         "quarantine.raw": [RAW_MESSAGE],
+        "web_sessions.pending_totp_secret": [PENDING_TOTP_SECRET],
     }
 
 
@@ -238,6 +253,7 @@ def _models() -> dict[tuple[str, str], Any]:
             OutboxMessage,
             InboundMessage,
             QuarantinedMessage,
+            WebSession,
         )
     }
     return {(t, c): by_table[t] for t, c in encrypted_columns()}
