@@ -34,7 +34,7 @@ from hub.config import ImapSection, Settings
 from hub.errors import TemporaryError
 from hub.inbound.imap_session import ImapError, ImapSession
 from hub.inbound.mailbox_lock import mailbox_lock
-from hub.inbound.pipeline import process_stored
+from hub.inbound.pipeline import StageEnv, process_stored
 from hub.inbound.store import (
     MailboxKey,
     known_uids,
@@ -159,7 +159,7 @@ async def fetch_pass(imap: ImapSession, database: Database, settings: Settings) 
                 counts.locked += 1
                 continue
             counts.add(await fetch_mailbox(imap, database, section, mailbox))
-    processed = await process_stored(database)
+    processed = await process_stored(database, StageEnv.from_settings(settings))
     counts.parsed += processed.parsed
     counts.parse_quarantined += processed.quarantined
     return counts

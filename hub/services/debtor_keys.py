@@ -280,3 +280,49 @@ async def choose_debtor_key(
                 continue
         return ChosenKey(row.kind, row.fingerprint, row.key_data, row.supports_aead)
     return None
+
+
+async def learn_debtor_key(
+    session: AsyncSession,
+    keyring: Keyring,
+    keystore: PgpKeystore | None,
+    *,
+    debtor_id: int,
+    address: str,
+    data: bytes,
+    source: str,
+    now: datetime | None = None,
+) -> bool:
+    """Store a key the debtor sent us (``source``: autocrypt, attachment, smime-signature) for
+    ``address``, in the caller's transaction; True when it is new.
+
+    The key must name ``address`` (:class:`UserError` otherwise), like a collector's key. A key
+    already stored is left as it is (its source stays the first one).
+    """
+    moment = now or datetime.now(UTC)
+    if is_smime(data):
+        facts, _ = await asyncio.to_thread(_smime_facts, data, [address], moment)
+    elif keystore is None:
+        raise UserError("an OpenPGP key cannot be learnt without the hub's GnuPG home")
+    else:
+        facts, _ = await _pgp_facts(keystore, data, [address], moment)
+    existing = await session.scalar(
+        select(DebtorKey.id).where(
+            DebtorKey.debtor_id == debtor_id,
+            DebtorKey.kind == facts["kind"],
+            DebtorKey.fingerprint == facts["fingerprint"],
+        )
+    )
+    if existing is not None:
+        return False
+    facts.pop("address")
+    facts.update(email_hash=keyring.email_hash(address), source=source, added_at=moment)
+    session.add(DebtorKey(debtor_id=debtor_id, **facts))
+    log.info(
+        "debtor %s: learnt %s key %s (%s)",
+        debtor_id,
+        facts["kind"],
+        str(facts["fingerprint"])[-16:],
+        source,
+    )
+    return True

@@ -319,13 +319,18 @@ class InboundMessage(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     raw: Mapped[bytes] = mapped_column(EncryptedBytes("inbound_messages.raw"))
-    #: stored | processed | quarantined | duplicate
+    #: stored | processed | quarantined | duplicate; ``processed`` means every inbound stage ran
+    #: and ``analysis``/``understood`` are set: understood, waiting for routing
     state: Mapped[str] = mapped_column(String(16), default="stored")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column()
     thread_entry_id: Mapped[int | None] = mapped_column(ForeignKey("thread_entries.id"))
     #: the routing decision (rule that matched, case, verdicts), None until routed
     route: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: what the inbound stages found, without personal data (kind, crypto verdicts, rules)
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: the personal part of that understanding (addresses, subject, texts) as sealed JSON
+    understood: Mapped[bytes | None] = mapped_column(EncryptedBytes("inbound_messages.understood"))
 
 
 class QuarantinedMessage(Base):
