@@ -36,6 +36,12 @@ _MAX_ATTRIBUTION_LINES = 3
 #: the most lines between an underscore rule and the header block it introduces
 _UNDERSCORE_LOOKAHEAD = 2
 _MATCH_LIMIT = 160
+#: quoted blocks named one by one in the rules; more are counted in one entry
+_MAX_BLOCK_HITS = 20
+#: every attribution has one of these; a cheap test before the long patterns
+_ATTRIBUTION_VERB = re.compile(
+    r"wrote|writes|schrieb|schreibt|skrev|skriver|Quoting|Zitat von|Citat fra|Citerer"
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,10 @@ def _attribution(lines: list[str], flags: list[bool], i: int, html: bool) -> _Sp
         joined = joined + part if joined.endswith("<") or not joined else f"{joined} {part}"
         if len(joined) > 400:
             return None
+        if not _ATTRIBUTION_VERB.search(joined):
+            if k == 0 and not ATTRIBUTION_START.match(part):
+                return None
+            continue
         if STRONG_ATTRIBUTION.match(joined):
             strong = has_time_or_address(joined)
             return _Span(j + 1, "attribution", _short(joined), strong=strong)
@@ -182,12 +192,15 @@ def split_quotes(lines: list[str], *, html: bool) -> QuoteSplit:
     flags = quote_flags(lines)
     quoted_at = [False] * len(lines)
     hits: list[RuleHit] = []
+    blocks = 0
     i = 0
     while i < len(lines):
         if flags[i]:
             before = next((k for k in range(i - 1, -1, -1) if lines[k].strip()), None)
             if before is None or not flags[before]:
-                hits.append(RuleHit("quote_marker", _short(lines[i])))
+                blocks += 1
+                if blocks <= _MAX_BLOCK_HITS:
+                    hits.append(RuleHit("quote_marker", _short(lines[i])))
             quoted_at[i] = True
             # blank lines inside a quoted block belong to it
             j = i + 1
@@ -224,6 +237,8 @@ def split_quotes(lines: list[str], *, html: bool) -> QuoteSplit:
                 quoted_at[k] = True
             break
         i += 1
+    if blocks > _MAX_BLOCK_HITS:
+        hits.append(RuleHit("quote_marker", f"{blocks - _MAX_BLOCK_HITS} more quoted blocks"))
     return _assemble(lines, quoted_at, hits)
 
 

@@ -32,9 +32,18 @@ from hub.inbound.reply_text.closings import (
 _MAX_DELIMITED = 15
 #: the most lines under a closing (name, title, company, address, phones, web)
 _MAX_UNDER_CLOSING = 8
-#: the most lines of a disclaimer
+#: the most lines and characters of a disclaimer
 _MAX_DISCLAIMER = 40
+_MAX_DISCLAIMER_CHARS = 3000
 _MAX_SIG_WORDS = 6
+#: a signature has a few parts; more peels than this means the rules are eating text
+_MAX_PEELS = 12
+#: inline closings and footers are looked for in this many last characters of the last line
+_INLINE_WINDOW = 240
+#: a closing or a contact block is looked for in this many last lines
+_SCAN_LINES = 30
+#: no signature line is longer than this
+_MAX_SIG_LINE = 200
 _MATCH_LIMIT = 160
 _WORD = re.compile(r"\w")
 _DATE = re.compile(r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b")
@@ -68,7 +77,7 @@ def _sentence_like(line: str) -> bool:
 
 def contact_like(line: str) -> bool:
     """A line with contact details (phone, mail, web, company, address), not a sentence."""
-    if _sentence_like(line):
+    if len(line) > _MAX_SIG_LINE or _sentence_like(line):
         return False
     match = CONTACT_LINE.search(_DATE.sub(" ", line))
     return match is not None
@@ -93,6 +102,8 @@ def signature_like(line: str) -> bool:
     line = _ON_BEHALF.sub("", line.strip())
     if not line:
         return True
+    if len(line) > _MAX_SIG_LINE:
+        return False
     if contact_like(line) or (_LONE_WORD.match(line) and line.lower() not in NOT_A_NAME):
         return True
     words = line.split()
@@ -130,11 +141,19 @@ def _footer_line(lines: list[str]) -> _Peel | None:
     return None
 
 
+def _tail(line: str) -> tuple[str, int]:
+    """The end of ``line`` that inline rules look at, and where it starts in ``line``."""
+    line = line.rstrip()
+    start = max(0, len(line) - _INLINE_WINDOW)
+    return line[start:], start
+
+
 def _inline_footer(lines: list[str]) -> _Peel | None:
-    match = INLINE_FOOTER.search(lines[-1].rstrip())
+    tail, offset = _tail(lines[-1])
+    match = INLINE_FOOTER.search(tail)
     if match is None:
         return None
-    keep = lines[-1][: match.start()].rstrip()
+    keep = lines[-1][: offset + match.start()].rstrip()
     return _Peel([*lines[:-1], keep], match["footer"], RuleHit("mobile_footer", match["footer"]))
 
 
@@ -155,7 +174,7 @@ def _disclaimer(lines: list[str]) -> _Peel | None:
         rule_above = bool(RULE_LINE.match(first) or UNDERSCORES.match(first))
         text = " ".join(x.strip() for x in para[1:] if rule_above) if rule_above else ""
         text = text or " ".join(x.strip() for x in para)
-        if not DISCLAIMER_WORDS.search(text):
+        if len(text) > _MAX_DISCLAIMER_CHARS or not DISCLAIMER_WORDS.search(text):
             break
         opening = para[1].strip() if rule_above and len(para) > 1 else first
         if rule_above or DISCLAIMER_START.match(opening):
@@ -189,10 +208,12 @@ def _delimiter(lines: list[str]) -> _Peel | None:
 def _closing(lines: list[str]) -> _Peel | None:
     start: int | None = None
     under = 0
-    for k in range(len(lines) - 1, -1, -1):
+    for k in range(len(lines) - 1, max(-1, len(lines) - 1 - _SCAN_LINES), -1):
         line = lines[k].strip()
         if not line:
             continue
+        if len(line) > _MAX_SIG_LINE:
+            break
         closing = CLOSING_LINE.match(line)
         if closing and plausible_name(closing["name"]):
             start = k
@@ -208,11 +229,11 @@ def _closing(lines: list[str]) -> _Peel | None:
 
 
 def _inline_closing(lines: list[str]) -> _Peel | None:
-    last = lines[-1].rstrip()
-    match = INLINE_CLOSING.search(last) or INLINE_THANKS.search(last)
+    tail, offset = _tail(lines[-1])
+    match = INLINE_CLOSING.search(tail) or INLINE_THANKS.search(tail)
     if match is None or not plausible_name(match["name"]):
         return None
-    keep = lines[-1][: match.start()].rstrip()
+    keep = lines[-1][: offset + match.start()].rstrip()
     return _Peel([*lines[:-1], keep], match["closing"], RuleHit("closing", match["closing"]))
 
 
@@ -240,7 +261,7 @@ def _full_name(lines: list[str]) -> _Peel | None:
 def _contact_block(lines: list[str]) -> _Peel | None:
     start: int | None = None
     contacts = 0
-    for k in range(len(lines) - 1, -1, -1):
+    for k in range(len(lines) - 1, max(-1, len(lines) - 1 - _SCAN_LINES), -1):
         line = lines[k].strip()
         if not line or not signature_like(line):
             break
@@ -296,7 +317,7 @@ def split_signature(text: str) -> SignatureSplit:
     hits: list[RuleHit] = []
     refused: list[RuleHit] = []
     progress = True
-    while progress and lines:
+    while progress and lines and len(hits) < _MAX_PEELS:
         progress = False
         for peeler in PEELERS:
             peel = peeler(lines)
