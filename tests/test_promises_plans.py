@@ -19,6 +19,8 @@ from automation_support import (
     tasks,
 )
 
+from hub.cli.worker_cmd import worker_loops
+from hub.config import Settings
 from hub.domain.automation import PlanTerms
 from hub.domain.case_state import CaseState
 from hub.domain.dunning import DEFAULT_POLICY, CaseDunningView, due_level, policy_from_settings
@@ -32,6 +34,7 @@ from hub.services.plans import (
     reject_plan,
 )
 from hub.services.promises import check_promises
+from hub.services.promises_loop import promises_once
 from hub.storage.db import Database
 
 GRACE = 3
@@ -235,3 +238,13 @@ async def test_plan_rejected_and_bad_terms(database: Database) -> None:
     with pytest.raises(UserError, match="not awaiting"):
         async with database.transaction() as session:
             await approve_plan(session, plan_id, "user:3", NOW)
+
+
+async def test_worker_pass_settles_an_old_promise(database: Database, settings: Settings) -> None:
+    creditor = await make_creditor(database, grace=GRACE)
+    case_id = await make_case(database, creditor, "W-1")
+    await _promise(database, case_id, {"date": "2026-01-05"})  # long past by the real clock
+    line = await promises_once(settings, database, "test-worker")
+    assert line == "checked=1 broken=1 kept=0 plans_defaulted=0"
+    assert (await case_row(database, case_id)).state == CaseState.REMINDED.value
+    assert "promises" in [loop.name for loop in worker_loops()]
