@@ -686,6 +686,13 @@ EDGE = [
         signature="Kind regards\nJo Lee",
         rules=("closing",),
     ),
+    Case(
+        "edge-closing-like-first-line",
+        "Mange tak. Modtaget.\n\nVenlig hilsen\nElsebeth\nSendt fra min iPhone",
+        reply="Mange tak. Modtaget.",
+        signature="Venlig hilsen\nElsebeth\nSendt fra min iPhone",
+        rules=("mobile_footer", "closing"),
+    ),
     Case("edge-empty", "  \n\n", reply="", kept_everything=True),
 ]
 

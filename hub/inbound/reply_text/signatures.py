@@ -206,7 +206,8 @@ def _delimiter(lines: list[str]) -> _Peel | None:
 
 
 def _closing(lines: list[str]) -> _Peel | None:
-    start: int | None = None
+    """A closing with only signature lines under it; the highest one that leaves words above."""
+    starts: list[int] = []
     under = 0
     for k in range(len(lines) - 1, max(-1, len(lines) - 1 - _SCAN_LINES), -1):
         line = lines[k].strip()
@@ -216,15 +217,18 @@ def _closing(lines: list[str]) -> _Peel | None:
             break
         closing = CLOSING_LINE.match(line)
         if closing and plausible_name(closing["name"]):
-            start = k
+            starts.append(k)
         elif not signature_like(line):
             break
         else:
             under += 1
             if under > _MAX_UNDER_CLOSING:
                 break
-    if start is None:
+    if not starts:
         return None
+    # "Mange tak. Modtaget.\n\nVenlig hilsen\nElsebeth": the first line reads as a closing
+    # too, but cutting there would leave nothing, so the one under it is the signature
+    start = next((k for k in reversed(starts) if has_words("\n".join(lines[:k]))), starts[0])
     return _peel_from(lines, start, "closing", lines[start])
 
 
