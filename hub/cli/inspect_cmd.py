@@ -1,9 +1,11 @@
 """``hub inspect FILE...``: open each message as the hub would and print one JSON object each.
 
-Decrypts and verifies with the keys given as options (nothing from the configuration, no
-database). Passphrase files must be readable by their owner only (mode 0600), like every
-secret file of the hub. A message that cannot be read is reported in its JSON object; the
-command never stops at one bad file.
+Runs the inbound pipeline's own stages (parse, unprotect, detect, reply text) on each file,
+without the database: what is printed is what the hub would store. Decrypts and verifies with
+the keys given as options (nothing from the configuration). Passphrase files must be readable
+by their owner only (mode 0600), like every secret file of the hub. A message that cannot be
+read is reported in its JSON object; the command never stops at one bad file and never exits
+non-zero because of a message.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ import click
 from pydantic import SecretStr
 
 from hub.crypto.pgp import PgpKeystore
+from hub.domain.inbound import MailAddress
+from hub.domain.understood import Understood
 from hub.errors import UserError
-from hub.inbound.unprotect import InboundKeys, Unprotected, unprotect
+from hub.inbound.pipeline import InboundWork, StageEnv, StageFailedError, run_stages
+from hub.inbound.readable import attachments
+from hub.inbound.understand import understand
+from hub.inbound.unprotect import InboundKeys
 
 #: A message larger than this is reported, not read.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -39,48 +46,110 @@ def _read_secret(path: Path | None, option: str) -> SecretStr | None:
     return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
 
 
-def report(file: str, result: Unprotected) -> dict[str, Any]:
-    """The JSON object ``hub inspect`` prints for one message."""
+def _address(value: MailAddress | None) -> dict[str, str | None] | None:
+    if value is None:
+        return None
+    return {"name": value.name or None, "address": value.address}
+
+
+def _crypto(work: InboundWork, understood: Understood | None) -> dict[str, Any]:
+    result = work.unprotected
+    if result is None or understood is None:
+        return {
+            "encrypted": False,
+            "method": None,
+            "decrypted": False,
+            "signed": False,
+            "signature_valid": False,
+            "signer": None,
+            "error": None,
+        }
+    facts = understood.crypto
     best = result.best_signature
+    errors = list(result.errors) + [
+        d.detail for d in result.decryptions if d.verdict.value != "decrypted"
+    ]
     return {
+        "encrypted": facts.encrypted,
+        "method": facts.method,
+        "decrypted": facts.decrypted,
+        "signed": facts.signed,
+        "signature_valid": facts.signature_valid,
+        "signer": understood.signer,
+        "error": "; ".join(e for e in errors if e) or None,
+        "integrity_protected": facts.integrity_protected,
+        "signature_verdict": facts.signature_verdict,
+        "signer_matches_from": facts.signer_matches_from,
+        "trusted": facts.trusted,
+        "decryptions": list(facts.decryptions),
+        "signatures": [s.verdict.value for s in result.signatures],
+        "errors": errors,
+        "refused": facts.refused,
+        "signer_fingerprint": best.fingerprint if best else None,
+    }
+
+
+def report(file: str, work: InboundWork, error: str | None = None) -> dict[str, Any]:
+    """The JSON object ``hub inspect`` prints for one message: the stages' own results
+    (:func:`hub.inbound.understand.understand`, as the pipeline stores them), plus the
+    details only a person inspecting a file wants (unencrypted parts, learnt keys, rules).
+
+    ``kind`` is one of reply, auto_reply, bounce, read_receipt, feedback_report: a delivery
+    report (``Action: delivered``/``relayed``) is an automatic message never to be answered and
+    is reported as ``auto_reply``, with ``detected_kind: "delivery_report"``.
+    """
+    parsed = work.parsed
+    understood = understand(work) if parsed is not None else None
+    result = work.unprotected
+    out: dict[str, Any] = {
         "file": file,
-        "message_id": result.message_id,
-        "subject": result.subject,
-        "from": {"name": result.from_name, "address": result.from_address},
-        "text": result.text_body(),
-        "unencrypted_text": result.unencrypted_text() or None,
+        "message_id": parsed.message_id if parsed else None,
+        "in_reply_to": parsed.in_reply_to if parsed else None,
+        "references": list(parsed.references) if parsed else [],
+        "from": _address(parsed.from_) if parsed else None,
+        "to": [_address(a) for a in parsed.to] if parsed else [],
+        "subject": parsed.subject if parsed else None,
+        "date": parsed.date.isoformat() if parsed and parsed.date else None,
+        "kind": understood.kind.value if understood else None,
+        "detected_kind": understood.detected_kind if understood else None,
+        "text": work.text,
+        "reply_text": understood.reply_text if understood else None,
+        "signature": understood.signature if understood else None,
         "attachments": [
             {
-                "filename": part.filename,
-                "content_type": part.content_type,
-                "size": part.size,
-                "sha256": part.sha256,
-                "encrypted": part.encrypted,
-                "signed": part.signed,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
             }
-            for part in result.attachments()
+            for a in (attachments(parsed, result) if parsed else ())
         ],
-        "unencrypted_parts": [
+        "crypto": _crypto(work, understood),
+        "bounce": None,
+        "defects": list(parsed.defects) if parsed else [],
+    }
+    detection = work.detection
+    if understood is not None and detection is not None and detection.bounce is not None:
+        out["bounce"] = {
+            "recipients": list(understood.bounce_recipients),
+            "permanent": understood.bounce_permanent,
+            "status": understood.bounce_status,
+            "original_message_id": detection.bounce.original_message_id,
+        }
+    if understood is not None:
+        out["original_message_id"] = understood.original_message_id
+        out["analysis"] = {
+            "detection": understood.analysis.get("detection"),
+            "reply_text": understood.analysis.get("reply_text"),
+            "text_from_html": work.text_from_html,
+        }
+    if result is not None:
+        out["unencrypted_text"] = result.unencrypted_text() or None
+        out["unencrypted_parts"] = [
             {"content_type": part.content_type, "filename": part.filename, "size": part.size}
             for part in result.unencrypted_parts()
-        ],
-        "crypto": {
-            "method": result.method.value if result.method else None,
-            "encrypted": result.encrypted,
-            "decrypted": result.decrypted,
-            "integrity_protected": result.integrity_protected,
-            "signed": result.signed,
-            "signature_valid": result.signature_valid,
-            "signature_verdict": best.verdict.value if best else None,
-            "signer": best.signer if best else None,
-            "signer_matches_from": best.matches_from if best else None,
-            "trusted": best.trusted if best else None,
-            "decryptions": [d.verdict.value for d in result.decryptions],
-            "signatures": [s.verdict.value for s in result.signatures],
-            "errors": list(result.errors)
-            + [d.detail for d in result.decryptions if d.verdict.value != "decrypted"],
-        },
-        "learnt_keys": [
+        ]
+        out["learnt_keys"] = [
             {
                 "kind": key.kind,
                 "fingerprint": key.fingerprint,
@@ -88,11 +157,25 @@ def report(file: str, result: Unprotected) -> dict[str, Any]:
                 "source": key.source,
             }
             for key in result.learnt_keys
-        ],
-    }
+        ]
+    if error is not None:
+        out["error"] = error
+    return out
 
 
-def _inspect_one(path: Path, keys: InboundKeys) -> dict[str, Any]:
+def inspect_bytes(file: str, raw: bytes, env: StageEnv) -> dict[str, Any]:
+    """Run the pipeline's CPU stages on ``raw`` and report; never raises."""
+    work = InboundWork(0, raw)
+    try:
+        work = run_stages(work, env)
+    except StageFailedError as failure:
+        return report(file, work, f"{failure.reason}: {failure.detail}"[:2000])
+    except Exception as exc:  # one broken message must not stop the others
+        return report(file, work, f"{type(exc).__name__}: {exc}"[:2000])
+    return report(file, work)
+
+
+def _inspect_one(path: Path, env: StageEnv) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return {"file": str(path), "error": f"larger than {MAX_FILE_BYTES} bytes"}
@@ -100,9 +183,9 @@ def _inspect_one(path: Path, keys: InboundKeys) -> dict[str, Any]:
     except OSError as exc:
         return {"file": str(path), "error": f"cannot read: {exc.strerror}"}
     try:
-        return report(str(path), unprotect(raw, keys))
-    except Exception as exc:  # one broken message must not stop the others
-        return {"file": str(path), "error": f"{type(exc).__name__}: {exc}"}
+        return inspect_bytes(str(path), raw, env)
+    except Exception as exc:  # the report itself failed: still one JSON object
+        return {"file": str(path), "error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
 @click.command("inspect")
@@ -158,9 +241,10 @@ def inspect(
         )
     except UserError as exc:
         raise click.UsageError(str(exc)) from exc
+    env = StageEnv(keys=keys)
     try:
         for path in files:
-            click.echo(json.dumps(_inspect_one(path, keys), ensure_ascii=False))
+            click.echo(json.dumps(_inspect_one(path, env), ensure_ascii=False))
     finally:
         if gnupghome is not None:
             PgpKeystore(gnupghome).close()
