@@ -18,6 +18,7 @@ from hub.storage.db import Database
 from hub.storage.models import (
     Attachment,
     Case,
+    Classification,
     Creditor,
     Debtor,
     DebtorEmail,
@@ -30,6 +31,7 @@ from hub.storage.models import (
     encrypted_columns,
     utcnow,
 )
+from hub.storage.models_cases import CollectorTask, InstallmentPlan, Payment
 from hub.storage.models_web import WebSession
 
 NAME = "Quirinius Vandersloot-Ærø"
@@ -51,6 +53,8 @@ TOTP_SECRET = "JBSWY3DPEHPK3PXPVANDERSLOOT"
 #: a TOTP secret shown during enrolment, held in the web session until confirmed
 PENDING_TOTP_SECRET = "KRSXG5CTMVRXEZLUVANDERSLOOTPEND"
 QUARANTINE_DETAIL = "could not parse reply from Vandersloot"
+#: a bank statement's remittance text (payments.reference_text)
+PAYMENT_TEXT = "Ueberweisung Q. Vandersloot Rechnung Xylophonweg"
 
 #: Strings that must never be readable in a dump of the database.
 PERSONAL_STRINGS = [
@@ -73,6 +77,7 @@ PERSONAL_STRINGS = [
     USER_EMAIL,
     TOTP_SECRET,
     PENDING_TOTP_SECRET,
+    PAYMENT_TEXT,
 ]
 #: Stored in clear on purpose (a plaintext column): proves a search of the dump can succeed.
 CANARY = "canary-reference-7f3a9c"
@@ -185,6 +190,13 @@ async def populate(database: Database, suffix: str = "") -> dict[str, int]:
             size=len(RAW_MESSAGE),
             raw=RAW_MESSAGE,
             thread_entry_id=entry.id,
+            route={
+                "case_id": case.id,
+                "rule": "reply_token",
+                "to_triage": False,
+                "sender_verified": True,
+                "proposed_address": {"redacted": "q***@otter-post.example"},
+            },
         )
         s.add(inbound)
         await s.flush()
@@ -197,7 +209,48 @@ async def populate(database: Database, suffix: str = "") -> dict[str, int]:
                 raw=RAW_MESSAGE,
             )
         )
-        return {"debtor": debtor.id, "case": case.id, "entry": entry.id}
+        # the tables of a case's money and follow-up, and a classification with its spans
+        s.add(
+            Payment(
+                case_id=case.id,
+                amount=Decimal("250.50"),
+                currency="EUR",
+                booked_at=utcnow(),
+                source="csv",
+                external_id=f"bank-entry-1{suffix}",
+                reference_text=PAYMENT_TEXT,
+                recorded_by="import:csv",
+            )
+        )
+        s.add(
+            InstallmentPlan(
+                case_id=case.id,
+                status="approved",
+                count=4,
+                amount_per_installment=Decimal("250.00"),
+                frequency="monthly",
+                start_date=date(2026, 2, 1),
+                proposed_by="debtor",
+                meta={"terms": {"count": 4}, "quote": BODY},
+            )
+        )
+        s.add(CollectorTask(case_id=case.id, kind="review_dispute", reason="dispute: not_owed"))
+        s.add(
+            Classification(
+                thread_entry_id=entry.id,
+                intent="dispute",
+                confidence=0.91,
+                language="de",
+                fields={"reason": "not_owed", "spans": {"reason": "bestreite die Forderung"}},
+                model_version="test-1",
+            )
+        )
+        return {
+            "creditor": creditor.id,
+            "debtor": debtor.id,
+            "case": case.id,
+            "entry": entry.id,
+        }
 
 
 async def read_back(database: Database) -> dict[str, Any]:
@@ -236,6 +289,7 @@ def expected_values() -> dict[str, list[Any]]:
         "quarantine.detail": [QUARANTINE_DETAIL],
         "quarantine.raw": [RAW_MESSAGE],
         "web_sessions.pending_totp_secret": [PENDING_TOTP_SECRET],
+        "payments.reference_text": [PAYMENT_TEXT],
     }
 
 
@@ -254,6 +308,7 @@ def _models() -> dict[tuple[str, str], Any]:
             InboundMessage,
             QuarantinedMessage,
             WebSession,
+            Payment,
         )
     }
     return {(t, c): by_table[t] for t, c in encrypted_columns()}

@@ -17,6 +17,7 @@ from hub.cli import (
     debtor_cmd,
     demo_cmd,
     fetch_cmd,
+    gdpr_cmd,
     import_cmd,
     inspect_cmd,
     keys_cmd,
@@ -66,6 +67,7 @@ cli.add_command(thread_cmd.thread)
 cli.add_command(serve_cmd.serve)
 cli.add_command(user_cmd.user)
 cli.add_command(answer_cmd.answer)
+cli.add_command(gdpr_cmd.gdpr)
 
 
 def main() -> None:

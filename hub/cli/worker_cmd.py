@@ -27,6 +27,7 @@ from hub.inbound.fetch import fetch_once, run_fetcher
 from hub.outbound.relay import relay_once, run_relay
 from hub.services.dunning_loop import dunning_once, run_dunning
 from hub.services.promises_loop import promises_once, run_promises
+from hub.services.retention import retention_once, run_retention
 from hub.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def worker_loops(settings: Settings | None = None) -> list[WorkerLoop]:
         WorkerLoop("relay", run_relay, _relay_pass),
         WorkerLoop("dunning", run_dunning, dunning_once),
         WorkerLoop("promises", run_promises, promises_once),
+        WorkerLoop("retention", run_retention, retention_once),
     ] + (fetch if settings is not None and settings.imap.enabled else [])
 
 

@@ -1,0 +1,461 @@
+"""Everything held about one person as a ZIP (``hub gdpr export``): the right of access.
+
+The archive holds ``person.json`` (the debtor's personal data, addresses, key fingerprints),
+``cases.json`` (each case with amounts, states, plans, payments, tasks), ``threads/<ref>.json``
+(every thread entry with subject, body, facts, attachments' names and classifications),
+``originals/`` (the raw mail of every entry, inbound message, quarantined copy and outbox row,
+and every attachment under a safe file name), ``processing.json`` (the records of processing)
+and ``README.txt``. Names inside the archive are built from ids and sanitised names only, so a
+hostile attachment name cannot escape the archive (no ``/``, ``\\``, ``..`` or control
+characters). The file is written with mode 0600 and the export is audited (who, when, counts,
+the archive's SHA-256; no personal data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from hub.security import audit
+from hub.services.gdpr_scope import Scope, collect_scope, find_subject
+from hub.services.processing_records import records_for_case
+from hub.storage.db import Database
+from hub.storage.models import (
+    Case,
+    Classification,
+    Debtor,
+    DebtorKey,
+    InboundMessage,
+    OutboxMessage,
+    QuarantinedMessage,
+    ThreadEntry,
+)
+from hub.storage.models_cases import CollectorTask, InstallmentPlan, Payment
+
+README = """\
+Data held about you by {hub}
+=============================
+
+This archive was written on {when} in answer to a request for access to personal data
+(Art. 15 GDPR) and in a machine-readable form (Art. 20 GDPR).
+
+person.json      your name, postal data, phone, language, email addresses and the
+                 fingerprints of the encryption keys we hold for you
+cases.json       each claim: amounts, currency, dates, state, installment plans,
+                 payments received and the follow-up tasks opened for it
+threads/         one file per case: every entry of the case's history (messages in and
+                 out, notes, decisions, payments) with subject, text, the facts recorded
+                 with it, the names of its attachments and how a reply was classified
+originals/       the original messages as .eml files (open them with any mail program)
+                 and the attachments as they were received or sent
+processing.json  per case, every step that processed your data: what, when, by whom
+                 or what, and on which legal basis
+"""
+
+_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_name(name: str | None, fallback: str = "file") -> str:
+    """A file name that stays where it is put: no directories, dots in front or controls."""
+    text = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode("ascii")
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    text = _SAFE.sub("_", text).strip("._") or fallback
+    return text[:100]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: datetimes and dates in ISO 8601, amounts as exact strings, bytes dropped."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(_plain(value), indent=2, ensure_ascii=False, sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``hub gdpr export`` wrote."""
+
+    path: Path
+    debtor_id: int
+    cases: int
+    files: int
+    size: int
+    sha256: str
+
+
+def _person(debtor: Debtor, code: str, keys: list[DebtorKey]) -> dict[str, Any]:
+    return {
+        "debtor_id": debtor.id,
+        "creditor": code,
+        "creditor_debtor_reference": debtor.external_ref,
+        "name": debtor.name,
+        "street": debtor.street,
+        "postal_code": debtor.postal_code,
+        "city": debtor.city,
+        "country": debtor.country,
+        "phone": debtor.phone,
+        "language": debtor.language,
+        "timezone": debtor.timezone,
+        "created_at": debtor.created_at,
+        "updated_at": debtor.updated_at,
+        "erased_at": debtor.erased_at,
+        "email_addresses": [
+            {
+                "address": e.address,
+                "primary": e.is_primary,
+                "verified": e.verified,
+                "status": e.status,
+                "added_at": e.created_at,
+            }
+            for e in debtor.emails
+        ],
+        "keys": [
+            {
+                "kind": k.kind,
+                "fingerprint": k.fingerprint,
+                "source": k.source,
+                "can_encrypt": k.can_encrypt,
+                "created_at": k.key_created_at,
+                "expires_at": k.expires_at,
+                "revoked": k.revoked,
+                "added_at": k.added_at,
+            }
+            for k in keys
+        ],
+    }
+
+
+async def _cases(session: AsyncSession, cases: list[Case]) -> list[dict[str, Any]]:
+    ids = [c.id for c in cases]
+    plans = (
+        await session.scalars(
+            select(InstallmentPlan)
+            .where(InstallmentPlan.case_id.in_(ids))
+            .options(selectinload(InstallmentPlan.installments))
+            .order_by(InstallmentPlan.id)
+        )
+    ).all()
+    payments = (
+        await session.scalars(select(Payment).where(Payment.case_id.in_(ids)).order_by(Payment.id))
+    ).all()
+    tasks = (
+        await session.scalars(
+            select(CollectorTask).where(CollectorTask.case_id.in_(ids)).order_by(CollectorTask.id)
+        )
+    ).all()
+    out = []
+    for c in cases:
+        out.append(
+            {
+                "reference": c.reference,
+                "description": c.description,
+                "claim_amount": c.claim_amount,
+                "currency": c.currency,
+                "fees": c.fees,
+                "paid_amount": c.paid_amount,
+                "due_date": c.due_date,
+                "state": c.state,
+                "dunning_level": c.dunning_level,
+                "paused_until": c.paused_until,
+                "legal_hold": c.legal_hold,
+                "created_at": c.created_at,
+                "closed_at": c.closed_at,
+                "installment_plans": [
+                    {
+                        "status": p.status,
+                        "count": p.count,
+                        "amount_per_installment": p.amount_per_installment,
+                        "frequency": p.frequency,
+                        "start_date": p.start_date,
+                        "proposed_by": p.proposed_by,
+                        "proposed_at": p.proposed_at,
+                        "decided_by": p.decided_by,
+                        "decided_at": p.decided_at,
+                        "facts": p.meta,
+                        "installments": [
+                            {
+                                "seq": i.seq,
+                                "due_date": i.due_date,
+                                "amount": i.amount,
+                                "paid_amount": i.paid_amount,
+                                "status": i.status,
+                            }
+                            for i in p.installments
+                        ],
+                    }
+                    for p in plans
+                    if p.case_id == c.id
+                ],
+                "payments": [
+                    {
+                        "amount": p.amount,
+                        "currency": p.currency,
+                        "booked_at": p.booked_at,
+                        "source": p.source,
+                        "bank_reference": p.external_id,
+                        "remittance_text": p.reference_text,
+                        "facts": p.meta,
+                    }
+                    for p in payments
+                    if p.case_id == c.id
+                ],
+                "tasks": [
+                    {
+                        "kind": t.kind,
+                        "status": t.status,
+                        "reason": t.reason,
+                        "created_at": t.created_at,
+                        "done_at": t.done_at,
+                    }
+                    for t in tasks
+                    if t.case_id == c.id
+                ],
+            }
+        )
+    return out
+
+
+class _Archive:
+    """The archive's files, collected in memory before one write."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def add(self, path: str, data: bytes) -> str:
+        base, dot, ext = path.rpartition(".")
+        candidate, n = path, 1
+        while candidate in self.files:
+            n += 1
+            candidate = f"{base}-{n}.{ext}" if dot else f"{path}-{n}"
+        self.files[candidate] = data
+        return candidate
+
+
+async def _thread(
+    session: AsyncSession, case: Case, scope: Scope, archive: _Archive
+) -> dict[str, Any]:
+    folder = f"originals/{safe_name(case.reference, f'case-{case.id}')}"
+    entries = (
+        await session.scalars(
+            select(ThreadEntry)
+            .where(ThreadEntry.case_id == case.id)
+            .options(selectinload(ThreadEntry.attachments))
+            .order_by(ThreadEntry.seq)
+        )
+    ).all()
+    ids = [e.id for e in entries]
+    classes = (
+        await session.scalars(
+            select(Classification)
+            .where(Classification.thread_entry_id.in_(ids))
+            .order_by(Classification.id)
+        )
+    ).all()
+    inbound = (
+        await session.scalars(
+            select(InboundMessage)
+            .where(
+                InboundMessage.id.in_(scope.inbound_ids), InboundMessage.thread_entry_id.in_(ids)
+            )
+            .order_by(InboundMessage.id)
+        )
+    ).all()
+    outbox = (
+        await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(scope.outbox_ids), OutboxMessage.case_id == case.id)
+            .order_by(OutboxMessage.id)
+        )
+    ).all()
+    items = []
+    for e in entries:
+        item: dict[str, Any] = {
+            "seq": e.seq,
+            "kind": e.kind,
+            "actor": e.actor,
+            "occurred_at": e.occurred_at,
+            "message_id": e.message_id,
+            "internal": e.internal,
+            "subject": e.subject,
+            "body": e.body,
+            "facts": e.meta,
+            "classifications": [
+                {
+                    "intent": c.intent,
+                    "subtype": c.subtype,
+                    "confidence": c.confidence,
+                    "language": c.language,
+                    "fields": c.fields,
+                    "model_version": c.model_version,
+                    "suggestion": c.is_suggestion,
+                    "corrected_intent": c.corrected_intent,
+                    "at": c.created_at,
+                }
+                for c in classes
+                if c.thread_entry_id == e.id
+            ],
+            "attachments": [],
+            "originals": [],
+        }
+        if e.raw_message:
+            item["originals"].append(
+                archive.add(f"{folder}/{e.seq:04d}-{safe_name(e.kind)}.eml", e.raw_message)
+            )
+        for a in e.attachments:
+            stored = archive.add(
+                f"{folder}/{e.seq:04d}-attachments/{safe_name(a.filename, f'attachment-{a.id}')}",
+                a.content,
+            )
+            item["attachments"].append(
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                    "file": stored,
+                }
+            )
+        for row in inbound:
+            if row.thread_entry_id == e.id and row.raw:
+                item["originals"].append(
+                    archive.add(f"{folder}/{e.seq:04d}-received-{row.id}.eml", row.raw)
+                )
+                item["routing"] = row.route
+        for out in outbox:
+            if out.thread_entry_id == e.id:
+                item.setdefault("delivery", []).append(
+                    {
+                        "state": out.state,
+                        "recipients": out.recipients,
+                        "message_id": out.message_id,
+                        "queued_at": out.created_at,
+                        "sent_at": out.sent_at,
+                    }
+                )
+                if out.message:
+                    item["originals"].append(
+                        archive.add(f"{folder}/{e.seq:04d}-sent-{out.id}.eml", out.message)
+                    )
+        items.append(item)
+    for out in outbox:
+        if out.thread_entry_id not in ids and out.message:
+            archive.add(f"{folder}/outbox-{out.id}.eml", out.message)
+    return {"reference": case.reference, "entries": items}
+
+
+async def _unrouted(session: AsyncSession, scope: Scope, archive: _Archive) -> None:
+    """Mail from the person that never reached a case (triage, quarantine)."""
+    rows = (
+        await session.scalars(
+            select(InboundMessage).where(
+                InboundMessage.id.in_(scope.inbound_ids), InboundMessage.thread_entry_id.is_(None)
+            )
+        )
+    ).all()
+    for row in rows:
+        if row.raw:
+            archive.add(f"originals/unrouted/inbound-{row.id}.eml", row.raw)
+    quarantined = (
+        await session.scalars(
+            select(QuarantinedMessage).where(QuarantinedMessage.id.in_(scope.quarantine_ids))
+        )
+    ).all()
+    for q in quarantined:
+        if q.raw:
+            archive.add(f"originals/quarantine/quarantine-{q.id}.eml", q.raw)
+        if q.detail:
+            archive.add(f"originals/quarantine/quarantine-{q.id}.txt", q.detail.encode())
+
+
+def _write_zip(path: Path, files: dict[str, bytes]) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    os.replace(tmp, path)
+    data = path.read_bytes()
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+async def export_person(
+    database: Database,
+    who: str,
+    out: Path,
+    *,
+    creditor_code: str | None,
+    actor: str,
+    hub_name: str = "the hub",
+) -> ExportResult:
+    """Write everything about the person named by ``who`` to the ZIP file ``out``."""
+    archive = _Archive()
+    async with database.transaction() as session:
+        debtor = await find_subject(session, who, creditor_code, database.keyring)
+        scope = await collect_scope(session, debtor)
+        keys = list(
+            (
+                await session.scalars(
+                    select(DebtorKey).where(DebtorKey.debtor_id == debtor.id).order_by(DebtorKey.id)
+                )
+            ).all()
+        )
+        cases = list(
+            (
+                await session.scalars(
+                    select(Case).where(Case.id.in_(scope.case_ids)).order_by(Case.id)
+                )
+            ).all()
+        )
+        archive.add("person.json", _json(_person(debtor, scope.creditor_code, keys)))
+        archive.add("cases.json", _json(await _cases(session, cases)))
+        processing = {}
+        for case in cases:
+            thread = await _thread(session, case, scope, archive)
+            archive.add(
+                f"threads/{safe_name(case.reference, f'case-{case.id}')}.json", _json(thread)
+            )
+            processing[case.reference] = [
+                r.as_json() for r in await records_for_case(session, case)
+            ]
+        await _unrouted(session, scope, archive)
+        archive.add("processing.json", _json(processing))
+        now = datetime.now(UTC)
+        archive.add(
+            "README.txt",
+            README.format(hub=hub_name, when=now.isoformat(timespec="seconds")).encode(),
+        )
+        size, digest = await asyncio.to_thread(_write_zip, out, archive.files)
+        await audit.record(
+            session,
+            actor,
+            "gdpr.export",
+            "debtor",
+            debtor.id,
+            None,
+            {"cases": len(cases), "files": len(archive.files), "bytes": size, "sha256": digest},
+        )
+    return ExportResult(out, debtor.id, len(cases), len(archive.files), size, digest)
