@@ -19,6 +19,7 @@ from hub.cli import (
     fetch_cmd,
     gdpr_cmd,
     import_cmd,
+    ingest_cmd,
     inspect_cmd,
     keys_cmd,
     payments_cmd,
@@ -62,6 +63,7 @@ cli.add_command(remind_cmd.reminder)
 keys_cmd.keys.add_command(signing_cmd.init_signing)
 cli.add_command(demo_cmd.demo)
 cli.add_command(inspect_cmd.inspect)
+cli.add_command(ingest_cmd.ingest)
 cli.add_command(payments_cmd.payments)
 cli.add_command(thread_cmd.thread)
 cli.add_command(serve_cmd.serve)

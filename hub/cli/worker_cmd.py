@@ -23,7 +23,8 @@ import click
 
 from hub.cli.context import CliContext, pass_context, run
 from hub.config import Settings
-from hub.inbound.fetch import fetch_once, run_fetcher
+from hub.inbound.fetch import fetch_once
+from hub.inbound.ingest import process_once, run_fetch_only, run_processor
 from hub.outbound.relay import relay_once, run_relay
 from hub.services.dunning_loop import dunning_once, run_dunning
 from hub.services.promises_loop import promises_once, run_promises
@@ -58,8 +59,13 @@ async def _fetch_pass(settings: Settings, database: Database, worker_id: str) ->
 
 
 def worker_loops(settings: Settings | None = None) -> list[WorkerLoop]:
-    """The loops ``hub worker`` runs, in start order (``fetch`` when [imap] enabled = true)."""
-    fetch = [WorkerLoop("fetch", run_fetcher, _fetch_pass)]
+    """The loops ``hub worker`` runs, in start order (``fetch`` and ``process`` when [imap]
+    enabled = true)."""
+    # the fetch loop only stores; the process loop runs the inbound stages (a process pool)
+    fetch = [
+        WorkerLoop("fetch", run_fetch_only, _fetch_pass),
+        WorkerLoop("process", run_processor, process_once),
+    ]
     return [
         WorkerLoop("relay", run_relay, _relay_pass),
         WorkerLoop("dunning", run_dunning, dunning_once),

@@ -146,8 +146,11 @@ async def fetch_mailbox(
     return counts
 
 
-async def fetch_pass(imap: ImapSession, database: Database, settings: Settings) -> FetchCounts:
-    """One pass over every configured mailbox, then the parse stage over what was stored."""
+async def fetch_pass(
+    imap: ImapSession, database: Database, settings: Settings, *, process: bool = True
+) -> FetchCounts:
+    """One pass over every configured mailbox, then (``process``) the inbound stages over what
+    was stored; ``hub ingest`` and ``hub worker`` leave that to their own process loop."""
     section = settings.imap
     counts = FetchCounts()
     if section.after_ingest == "move":
@@ -159,17 +162,21 @@ async def fetch_pass(imap: ImapSession, database: Database, settings: Settings) 
                 counts.locked += 1
                 continue
             counts.add(await fetch_mailbox(imap, database, section, mailbox))
+    if not process:
+        return counts
     processed = await process_stored(database, StageEnv.from_settings(settings))
     counts.parsed += processed.parsed
     counts.parse_quarantined += processed.quarantined
     return counts
 
 
-async def fetch_once(settings: Settings, database: Database) -> FetchCounts:
+async def fetch_once(
+    settings: Settings, database: Database, *, process: bool = True
+) -> FetchCounts:
     """Connect, drain every configured mailbox once, disconnect (``hub fetch --once``)."""
     imap = await ImapSession.open(settings.imap)
     try:
-        return await fetch_pass(imap, database, settings)
+        return await fetch_pass(imap, database, settings, process=process)
     finally:
         await imap.close()
 
@@ -194,11 +201,12 @@ async def _serve(
     settings: Settings,
     stop: asyncio.Event,
     healthy: Callable[[], None],
+    process: bool,
 ) -> None:
     section = settings.imap
     use_idle = section.idle and "IDLE" in imap.capabilities
     while not stop.is_set():
-        counts = await fetch_pass(imap, database, settings)
+        counts = await fetch_pass(imap, database, settings, process=process)
         healthy()  # a whole pass worked: the next failure starts the backoff afresh
         if counts.stored or counts.quarantined or counts.duplicates:
             log.info("imap: %s", counts.summary())
@@ -215,9 +223,15 @@ async def _serve(
 
 
 async def run_fetcher(
-    settings: Settings, database: Database, stop: asyncio.Event, worker_id: str = ""
+    settings: Settings,
+    database: Database,
+    stop: asyncio.Event,
+    worker_id: str = "",
+    *,
+    process: bool = True,
 ) -> None:
-    """Fetch until ``stop`` is set, reconnecting with backoff after any temporary failure."""
+    """Fetch until ``stop`` is set, reconnecting with backoff after any temporary failure;
+    ``process=False`` leaves the stored messages to a separate process loop."""
     attempt = 0
 
     def healthy() -> None:
@@ -228,7 +242,7 @@ async def run_fetcher(
         try:
             imap = await ImapSession.open(settings.imap)
             try:
-                await _serve(imap, database, settings, stop, healthy)
+                await _serve(imap, database, settings, stop, healthy, process)
             finally:
                 await imap.close()
         except (ImapError, TemporaryError, SQLAlchemyError, OSError) as exc:

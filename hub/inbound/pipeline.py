@@ -292,6 +292,9 @@ async def process_stored(
                         .where(InboundMessage.state == "stored", InboundMessage.id > last_id)
                         .order_by(InboundMessage.id)
                         .limit(batch)
+                        # PostgreSQL: concurrent workers take disjoint batches (SQLite: one
+                        # writer at a time, the clause is dropped)
+                        .with_for_update(skip_locked=True)
                     )
                 )
                 .scalars()
