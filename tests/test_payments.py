@@ -3,6 +3,7 @@ re-import; partial payments, overpayments, unmatched and ambiguous ones; on both
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -181,3 +182,21 @@ async def test_dry_run_records_nothing(database: Database) -> None:
 def test_unusable_csv_files(data: bytes, message: str) -> None:
     with pytest.raises(ImportFileError, match=message):
         parse_payment_csv(data)
+
+
+async def test_one_external_id_is_recorded_once_even_by_concurrent_imports(
+    database: Database,
+) -> None:
+    cases = await _cases(database)
+    header = "reference,amount,currency,booked_date,external_id\n"
+    first = parse_payment_csv((header + "INV-1001,10.00,EUR,2026-12-05,BANK-1\n").encode())
+    second = parse_payment_csv((header + "INV-1002,10.00,EUR,2026-12-05,BANK-1\n").encode())
+    reports = await asyncio.gather(
+        *(
+            import_payments(database, parsed, source="csv", actor="import", now=NOW)
+            for parsed in (first, second)
+        )
+    )
+    assert sorted((r.recorded, r.duplicates) for r in reports) == [(0, 1), (1, 0)]
+    [stored] = await payments(database)
+    assert stored.case_id in (cases["INV-1001"], cases["INV-1002"])

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.domain.case_state import CaseState
@@ -126,11 +127,16 @@ async def import_payments(
     for row in parsed.rows:
         # a dry run only reads: no transaction to commit
         opened = database.sessions() if dry_run else database.transaction()
-        async with opened as session:
-            if await find_payment(session, row.external_id) is not None:
-                report.duplicates += 1
-            else:
-                await _one(session, row, report, creditor_id, source, actor, now, dry_run)
+        try:
+            async with opened as session:
+                if await find_payment(session, row.external_id) is not None:
+                    report.duplicates += 1
+                else:
+                    await _one(session, row, report, creditor_id, source, actor, now, dry_run)
+        except IntegrityError:
+            # another import recorded the same external id meanwhile (for another case: the
+            # case lock did not serialise us): the unique constraint kept it single
+            report.duplicates += 1
         if progress is not None:
             progress(1)
     return report
