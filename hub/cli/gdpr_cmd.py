@@ -121,7 +121,7 @@ def retention(ctx: CliContext, dry_run: bool) -> None:
     click.echo(report.summary())
 
 
-def _format(records: list[ProcessingRecord]) -> str:
+def format_records(records: list[ProcessingRecord]) -> str:
     lines = []
     for r in records:
         how = "auto  " if r.automated else "person"
@@ -147,4 +147,4 @@ def records(ctx: CliContext, case_ref: str, creditor_code: str | None, as_json: 
     if as_json:
         click.echo(json.dumps([r.as_json() for r in found], indent=2, ensure_ascii=False))
     else:
-        click.echo(_format(found) or "no records")
+        click.echo(format_records(found) or "no records")
