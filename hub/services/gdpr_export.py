@@ -14,15 +14,9 @@ the archive's SHA-256; no personal data).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import os
-import re
-import unicodedata
-import zipfile
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from hub.security import audit
+from hub.services.gdpr_archive import README, Archive, safe_name, to_json, write_zip
 from hub.services.gdpr_scope import Scope, collect_scope, find_subject
 from hub.services.processing_records import records_for_case
 from hub.storage.db import Database
@@ -45,53 +40,6 @@ from hub.storage.models import (
     ThreadEntry,
 )
 from hub.storage.models_cases import CollectorTask, InstallmentPlan, Payment
-
-README = """\
-Data held about you by {hub}
-=============================
-
-This archive was written on {when} in answer to a request for access to personal data
-(Art. 15 GDPR) and in a machine-readable form (Art. 20 GDPR).
-
-person.json      your name, postal data, phone, language, email addresses and the
-                 fingerprints of the encryption keys we hold for you
-cases.json       each claim: amounts, currency, dates, state, installment plans,
-                 payments received and the follow-up tasks opened for it
-threads/         one file per case: every entry of the case's history (messages in and
-                 out, notes, decisions, payments) with subject, text, the facts recorded
-                 with it, the names of its attachments and how a reply was classified
-originals/       the original messages as .eml files (open them with any mail program)
-                 and the attachments as they were received or sent
-processing.json  per case, every step that processed your data: what, when, by whom
-                 or what, and on which legal basis
-"""
-
-_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
-
-
-def safe_name(name: str | None, fallback: str = "file") -> str:
-    """A file name that stays where it is put: no directories, dots in front or controls."""
-    text = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode("ascii")
-    text = text.replace("\\", "/").rsplit("/", 1)[-1]
-    text = _SAFE.sub("_", text).strip("._") or fallback
-    return text[:100]
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: datetimes and dates in ISO 8601, amounts as exact strings, bytes dropped."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(_plain(value), indent=2, ensure_ascii=False, sort_keys=True).encode()
 
 
 @dataclass(frozen=True)
@@ -238,24 +186,8 @@ async def _cases(session: AsyncSession, cases: list[Case]) -> list[dict[str, Any
     return out
 
 
-class _Archive:
-    """The archive's files, collected in memory before one write."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-
-    def add(self, path: str, data: bytes) -> str:
-        base, dot, ext = path.rpartition(".")
-        candidate, n = path, 1
-        while candidate in self.files:
-            n += 1
-            candidate = f"{base}-{n}.{ext}" if dot else f"{path}-{n}"
-        self.files[candidate] = data
-        return candidate
-
-
 async def _thread(
-    session: AsyncSession, case: Case, scope: Scope, archive: _Archive
+    session: AsyncSession, case: Case, scope: Scope, archive: Archive
 ) -> dict[str, Any]:
     folder = f"originals/{safe_name(case.reference, f'case-{case.id}')}"
     entries = (
@@ -344,6 +276,7 @@ async def _thread(
                     archive.add(f"{folder}/{e.seq:04d}-received-{row.id}.eml", row.raw)
                 )
                 item["routing"] = row.route
+                item.update(_understanding(row))
         for out in outbox:
             if out.thread_entry_id == e.id:
                 item.setdefault("delivery", []).append(
@@ -366,7 +299,22 @@ async def _thread(
     return {"reference": case.reference, "entries": items}
 
 
-async def _unrouted(session: AsyncSession, scope: Scope, archive: _Archive) -> None:
+def _understanding(row: InboundMessage) -> dict[str, Any]:
+    """What the inbound stages found (``analysis``, and the sealed ``understood`` JSON)."""
+    found: dict[str, Any] = {}
+    analysis = getattr(row, "analysis", None)
+    if analysis is not None:
+        found["analysis"] = analysis
+    understood = getattr(row, "understood", None)
+    if understood:
+        try:
+            found["understood"] = json.loads(understood)
+        except ValueError:
+            found["understood"] = bytes(understood).decode("utf-8", "replace")
+    return found
+
+
+async def _unrouted(session: AsyncSession, scope: Scope, archive: Archive) -> None:
     """Mail from the person that never reached a case (triage, quarantine)."""
     rows = (
         await session.scalars(
@@ -378,6 +326,12 @@ async def _unrouted(session: AsyncSession, scope: Scope, archive: _Archive) -> N
     for row in rows:
         if row.raw:
             archive.add(f"originals/unrouted/inbound-{row.id}.eml", row.raw)
+        found = _understanding(row)
+        if found or row.route:
+            archive.add(
+                f"originals/unrouted/inbound-{row.id}.json",
+                to_json({"routing": row.route, **found}),
+            )
     quarantined = (
         await session.scalars(
             select(QuarantinedMessage).where(QuarantinedMessage.id.in_(scope.quarantine_ids))
@@ -390,18 +344,6 @@ async def _unrouted(session: AsyncSession, scope: Scope, archive: _Archive) -> N
             archive.add(f"originals/quarantine/quarantine-{q.id}.txt", q.detail.encode())
 
 
-def _write_zip(path: Path, files: dict[str, bytes]) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    os.replace(tmp, path)
-    data = path.read_bytes()
-    return len(data), hashlib.sha256(data).hexdigest()
-
-
 async def export_person(
     database: Database,
     who: str,
@@ -412,7 +354,7 @@ async def export_person(
     hub_name: str = "the hub",
 ) -> ExportResult:
     """Write everything about the person named by ``who`` to the ZIP file ``out``."""
-    archive = _Archive()
+    archive = Archive()
     async with database.transaction() as session:
         debtor = await find_subject(session, who, creditor_code, database.keyring)
         scope = await collect_scope(session, debtor)
@@ -430,25 +372,25 @@ async def export_person(
                 )
             ).all()
         )
-        archive.add("person.json", _json(_person(debtor, scope.creditor_code, keys)))
-        archive.add("cases.json", _json(await _cases(session, cases)))
+        archive.add("person.json", to_json(_person(debtor, scope.creditor_code, keys)))
+        archive.add("cases.json", to_json(await _cases(session, cases)))
         processing = {}
         for case in cases:
             thread = await _thread(session, case, scope, archive)
             archive.add(
-                f"threads/{safe_name(case.reference, f'case-{case.id}')}.json", _json(thread)
+                f"threads/{safe_name(case.reference, f'case-{case.id}')}.json", to_json(thread)
             )
             processing[case.reference] = [
                 r.as_json() for r in await records_for_case(session, case)
             ]
         await _unrouted(session, scope, archive)
-        archive.add("processing.json", _json(processing))
+        archive.add("processing.json", to_json(processing))
         now = datetime.now(UTC)
         archive.add(
             "README.txt",
             README.format(hub=hub_name, when=now.isoformat(timespec="seconds")).encode(),
         )
-        size, digest = await asyncio.to_thread(_write_zip, out, archive.files)
+        size, digest = await asyncio.to_thread(write_zip, out, archive.files)
         await audit.record(
             session,
             actor,
