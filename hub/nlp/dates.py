@@ -237,7 +237,7 @@ _DAY_FIRST = re.compile(
     _F,
 )
 _WEEKDAY = re.compile(
-    rf"\b(?P<mod>next|this|coming|on|by|until|before|nächsten|nächste|kommenden|diesen|am|bis|bis zum|spätestens"
+    rf"\b(?:(?P<nwpre>next week|nächste woche|næste uge)\s+(?:on\s+|am\s+|på\s+)?)?(?P<mod>next|this|coming|on|by|until|before|nächsten|nächste|kommenden|diesen|am|bis|bis zum|spätestens"
     rf"|næste|på|på næste|kommende|inden|senest|til)?\s*(?P<wd>{_WEEKDAY_ALT})\b(?P<week>\s+(?:week|in einer woche|om en uge))?(?P<nextweek>\s+(?:next week|nächster woche|nächste woche|in der nächsten woche|i næste uge|næste uge|in the following week))?",
     _F,
 )
@@ -296,13 +296,7 @@ def _relative(text: str, today: date, lang: str) -> list[_Hit]:
 
 def _morning_greeting(text: str, start: int) -> bool:
     before = text[max(0, start - 8) : start].lower()
-    after = text[start + 6 : start + 12].lower()
-    return (
-        "guten" in before
-        or "schönen" in before
-        or "god" in before
-        or after.startswith((" früh", "frueh"))
-    )
+    return "guten" in before or "schönen" in before or "god" in before
 
 
 _LAST_WEEKDAY = re.compile(
@@ -416,10 +410,10 @@ def _weekdays(text: str, today: date) -> list[_Hit]:
         value = _next_weekday(today, WEEKDAYS[m["wd"].lower()])
         if m["week"]:
             value += timedelta(days=7)
-        if m["nextweek"]:
+        if m["nextweek"] or m["nwpre"]:
             monday = today - timedelta(days=today.weekday()) + timedelta(days=7)
             value = monday + timedelta(days=WEEKDAYS[m["wd"].lower()])
-        start = m.start("mod") if m["mod"] else m.start("wd")
+        start = m.start("nwpre") if m["nwpre"] else m.start("mod") if m["mod"] else m.start("wd")
         hits.append(_Hit(start, m.end(), value, "weekday"))
     return hits
 
@@ -515,14 +509,18 @@ def find_dates(
                 hit.kind,
                 past=hit.value < today,
                 negated=bool(_NEGATION.search(clause)),
-                latest=bool(_LATEST.search(text[max(0, hit.start - 15) : hit.end + 18])),
+                latest=bool(
+                    _LATEST.search(text[max(0, hit.start - 15) : hit.end])
+                    or _LATEST_AFTER.match(text, hit.end)
+                ),
             )
         )
     return result
 
 
 _NEGATION = re.compile(r"\b(?:not|n't|cannot|nicht|kein|ikke|ikk|never|nie)\b|n't\b", _F)
-_LATEST = re.compile(r"\b(?:spätestens|senest|at the latest|no later than|latest)\b", _F)
+_LATEST = re.compile(r"\b(?:spätestens|senest|no later than|latest by|latest)\b", _F)
+_LATEST_AFTER = re.compile(r"\s*,?\s*(?:at the latest|at latest)\b", _F)
 
 
 def deadline(mentions: list[DateMention]) -> DateMention | None:

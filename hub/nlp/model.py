@@ -16,20 +16,14 @@ from typing import Any
 
 import spacy
 
+from hub.nlp.features import model_text
 from hub.nlp.fields import Claim, extract_fields
 from hub.nlp.language import SUPPORTED, LanguageDetector
 
 INTENTS = ("dispute", "payment_promise", "installment_request", "other")
-# The same cut and normalisation as nlp_models/scripts/convert.py (training must see what
-# inference sees).
-MAX_MODEL_CHARS = 5000
 # "also" lists a secondary intent when the detail model gives it at least this probability.
 ALSO_THRESHOLD = 0.5
 _CURRENCY_LANG = {"DKK": "da", "EUR": "de", "CHF": "de", "GBP": "en", "USD": "en"}
-
-
-def model_text(text: str) -> str:
-    return text[:MAX_MODEL_CHARS].lower()
 
 
 def default_models_dir() -> Path:
@@ -113,7 +107,7 @@ class Classifier:
         text = text if isinstance(text, str) else str(text)
         guess = self.detector.detect(text, _CURRENCY_LANG.get(claim.currency or ""))
         model_lang = self._model_lang(guess.lang, claim)
-        normalised = model_text(text)
+        normalised = model_text(text, model_lang)
         if not normalised.strip():
             return Classification(
                 "other", 0.0, dict.fromkeys(INTENTS, 0.0), [], guess.lang,

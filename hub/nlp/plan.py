@@ -54,11 +54,11 @@ _BIWEEKLY = re.compile(
 )
 _MONTHLY = re.compile(
     r"\b(?:month|months|monthly|per month|a month|pcm|p/m|monat|monate|monaten|monatlich|monatsraten?"
-    r"|im monat|pro monat|måned|måneden|måneder|månedlig|månedligt|om måneden|pr\. md\.?|md\.?)\b",
+    r"|im monat|pro monat|måned|måneden|måneder|månedlig|månedligt|om måneden|pr\. md\.?|md\.?|mdr\.?|mdl\.?)\b",
     _F,
 )
 _PER_PERIOD_AFTER = re.compile(
-    r"^\s*(?:(?:a|per|each|every|/|im|pro|je|om|pr\.|hver|i)\s*(?:month|week|monat|woche|måned(?:en)?|uge(?:n)?|md\.?)"
+    r"^\s*(?:(?:a|per|each|every|/|im|pro|je|om|pr\.|hver|i)\s*(?:month|week|monat|woche|måned(?:en)?|uge(?:n)?|md\.?|mdr\.?)"
     r"|monthly|weekly|monatlich|wöchentlich|månedlig(?:t)?|ugentlig(?:t)?|each|apiece|jeweils|hver gang|ad gangen)\b",
     _F,
 )
@@ -217,3 +217,18 @@ def _says_full(text: str) -> bool:
         if not text
         else bool(re.search(r"\b(?:until|bis|indtil)\b.*\b(?:paid|bezahlt|betalt)\b", text, _F))
     )
+
+
+def count_mention(text: str, lang: str) -> bool:
+    """Whether the text names a number of payments ("3 Raten", "4 x 50", "half now and half ...")."""
+    for m in _COUNT.finditer(text):
+        n = _count_word(m["n"], lang)
+        if n is not None and 2 <= n <= 60:
+            return True
+    return bool(
+        _TIMES.search(text) or _HALVES.search(text) or _RANGE.search(text) or _REST.search(text)
+    )
+
+
+def frequency_mention(text: str) -> str | None:
+    return _frequency(text)[0]

@@ -4,11 +4,11 @@ Writes <out_dir>/{intent,detail}_{train,dev,eval}/<lang>.spacy. Each language's 
 on the train files of ALL languages (a directory is one spaCy corpus): measured on the dev splits it
 is as good or better than training on one language, and debtors mix languages.
   intent_*: doc.cats = the four intents (exclusive), for the intent model
-  detail_*: doc.cats = "reason:*" (disputes only), "subtype:*" (other
-    only) and "also:*" (every reply), for the multi-label detail model; labels that do not apply to a
-    reply are left out of doc.cats, so spaCy treats them as missing, not as negative
-  *_eval from the evaluation split (never used for training or for
-    choosing a model: spaCy's dev corpus is carved from TRAIN only)
+  detail_*: doc.cats = "reason:*" (disputes only), "subtype:*" (other only) and "also:*"
+    (every reply), for the multi-label detail model; labels that do not apply to a reply are
+    left out of doc.cats, so spaCy treats them as missing, not as negative
+  *_eval from the evaluation split (never used for training or for choosing a model: spaCy's
+    dev corpus is carved from TRAIN only)
 
 The dev split is stratified by intent and seeded, so the conversion is reproducible.
 """
@@ -24,6 +24,8 @@ from typing import Any
 import spacy
 import typer
 from spacy.tokens import DocBin
+
+from hub.nlp.features import model_text
 
 INTENTS = ("dispute", "payment_promise", "installment_request", "other")
 REASONS = (
@@ -46,14 +48,6 @@ SUBTYPES = (
     "out_of_office",
     "unrelated",
 )
-# The same cut the classifier applies at run time (hub.nlp.model.MAX_MODEL_CHARS).
-MAX_CHARS = 5000
-
-
-def normalise(text: str) -> str:
-    """The same normalisation as hub.nlp.model.model_text: cut, lower-case (BOW features are
-    case-sensitive; "NOT" and "not" should be one feature)."""
-    return text[:MAX_CHARS].lower()
 
 
 def read_jsonl(path: Path, limit: int = 0) -> list[dict[str, Any]]:
@@ -108,10 +102,10 @@ def write(nlp: spacy.language.Language, records: list[dict[str, Any]], out: Path
     intent_bin = DocBin(store_user_data=False)
     detail_bin = DocBin(store_user_data=False)
     for record in records:
-        doc = nlp.make_doc(normalise(record["text"]))
+        doc = nlp.make_doc(model_text(record["text"], nlp.lang))
         doc.cats = intent_cats(record)
         intent_bin.add(doc)
-        doc2 = nlp.make_doc(normalise(record["text"]))
+        doc2 = nlp.make_doc(model_text(record["text"], nlp.lang))
         doc2.cats = detail_cats(record)
         detail_bin.add(doc2)
     for kind in ("intent", "detail"):

@@ -42,12 +42,19 @@ def per_class(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         rec = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
         f1s.append(f1)
-        out["per_class"][c] = {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4), "support": tp + fn}
+        out["per_class"][c] = {
+            "precision": round(prec, 4),
+            "recall": round(rec, 4),
+            "f1": round(f1, 4),
+            "support": tp + fn,
+        }
     out["macro_f1"] = round(sum(f1s) / len(f1s), 4)
     out["accuracy"] = round(sum(1 for g, p in pairs if g == p) / max(1, len(pairs)), 4)
     out["confusion"] = {
         "rows_gold_cols_predicted": list(INTENTS),
-        "matrix": [[sum(1 for g, p in pairs if g == gi and p == pi) for pi in INTENTS] for gi in INTENTS],
+        "matrix": [
+            [sum(1 for g, p in pairs if g == gi and p == pi) for pi in INTENTS] for gi in INTENTS
+        ],
     }
     return out
 
@@ -56,9 +63,18 @@ def choose_threshold(scored: list[tuple[float, bool]], target: float) -> dict[st
     for t in [i / 100 for i in range(25, 100)]:
         accepted = [ok for conf, ok in scored if conf >= t]
         if accepted and sum(accepted) / len(accepted) >= target:
-            return {"threshold": t, "accepted_share": round(len(accepted) / len(scored), 4),
-                    "accepted_precision": round(sum(accepted) / len(accepted), 4), "target_precision": target}
-    return {"threshold": 1.0, "accepted_share": 0.0, "accepted_precision": None, "target_precision": target}
+            return {
+                "threshold": t,
+                "accepted_share": round(len(accepted) / len(scored), 4),
+                "accepted_precision": round(sum(accepted) / len(accepted), 4),
+                "target_precision": target,
+            }
+    return {
+        "threshold": 1.0,
+        "accepted_share": 0.0,
+        "accepted_precision": None,
+        "target_precision": target,
+    }
 
 
 def corpus_version(assets: Path) -> str:
@@ -72,7 +88,14 @@ def main(models: Path, eval_dir: Path, output: Path, target_precision: float = 0
     classifier = Classifier.load(models)
     metrics: dict[str, Any] = {"languages": {}}
     scored: list[tuple[float, bool]] = []
-    fields_ok: dict[str, list[bool]] = {"promise_date": [], "promise_amount": [], "installment_count": [], "dispute_reason": [], "other_subtype": [], "language_id": []}
+    fields_ok: dict[str, list[bool]] = {
+        "promise_date": [],
+        "promise_amount": [],
+        "installment_count": [],
+        "dispute_reason": [],
+        "other_subtype": [],
+        "language_id": [],
+    }
     n = 0
     t0 = time.perf_counter()
     for lang in ("en", "de", "da"):
@@ -81,7 +104,11 @@ def main(models: Path, eval_dir: Path, output: Path, target_precision: float = 0
             if not line.strip():
                 continue
             r = json.loads(line)
-            claim = Claim(Decimal(str(r["claim"]["amount"])), r["claim"].get("currency"), r["claim"].get("reference"))
+            claim = Claim(
+                Decimal(str(r["claim"]["amount"])),
+                r["claim"].get("currency"),
+                r["claim"].get("reference"),
+            )
             c = classifier.classify(r["text"], datetime.fromisoformat(r["received"]), claim)
             n += 1
             pairs.append((r["intent"], c.intent))
@@ -100,15 +127,30 @@ def main(models: Path, eval_dir: Path, output: Path, target_precision: float = 0
                 fields_ok["other_subtype"].append(f.get("subtype") == g.get("subtype"))
         metrics["languages"][lang] = {"n": len(pairs), **per_class(pairs)}
     elapsed = time.perf_counter() - t0
-    metrics["fields"] = {k: {"accuracy": round(sum(v) / len(v), 4) if v else None, "n": len(v)} for k, v in fields_ok.items()}
+    metrics["fields"] = {
+        k: {"accuracy": round(sum(v) / len(v), 4) if v else None, "n": len(v)}
+        for k, v in fields_ok.items()
+    }
     metrics["confidence"] = choose_threshold(scored, target_precision)
-    metrics["speed"] = {"replies": n, "seconds": round(elapsed, 2), "replies_per_second": round(n / elapsed, 1)}
+    metrics["speed"] = {
+        "replies": n,
+        "seconds": round(elapsed, 2),
+        "replies_per_second": round(n / elapsed, 1),
+    }
     version = f"{datetime.now().strftime('%Y%m%d')}-{corpus_version(eval_dir.parent)}"
     metrics["model_version"] = version
     output.write_text(json.dumps(metrics, indent=2) + "\n")
-    (models / "classifier.json").write_text(json.dumps({
-        "threshold": metrics["confidence"]["threshold"], "model_version": version,
-        "target_precision": target_precision}, indent=2) + "\n")
+    (models / "classifier.json").write_text(
+        json.dumps(
+            {
+                "threshold": metrics["confidence"]["threshold"],
+                "model_version": version,
+                "target_precision": target_precision,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     for lang, m in metrics["languages"].items():
         print(f"{lang}: macro-F1 {m['macro_f1']:.3f} accuracy {m['accuracy']:.3f}")
     print("fields:", {k: v["accuracy"] for k, v in metrics["fields"].items()})
