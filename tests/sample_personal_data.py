@@ -53,6 +53,8 @@ TOTP_SECRET = "JBSWY3DPEHPK3PXPVANDERSLOOT"
 #: a TOTP secret shown during enrolment, held in the web session until confirmed
 PENDING_TOTP_SECRET = "KRSXG5CTMVRXEZLUVANDERSLOOTPEND"
 QUARANTINE_DETAIL = "could not parse reply from Vandersloot"
+#: the personal part of what the inbound stages understood (inbound_messages.understood)
+UNDERSTOOD = f'{{"from": "{EMAIL}", "subject": "{SUBJECT}", "text": "{BODY}"}}'.encode()
 #: a bank statement's remittance text (payments.reference_text)
 PAYMENT_TEXT = "Ueberweisung Q. Vandersloot Rechnung Xylophonweg"
 
@@ -190,6 +192,8 @@ async def populate(database: Database, suffix: str = "") -> dict[str, int]:
             size=len(RAW_MESSAGE),
             raw=RAW_MESSAGE,
             thread_entry_id=entry.id,
+            analysis={"kind": "reply", "protection": "none"},
+            understood=UNDERSTOOD,
             route={
                 "case_id": case.id,
                 "rule": "reply_token",
@@ -231,7 +235,7 @@ async def populate(database: Database, suffix: str = "") -> dict[str, int]:
                 frequency="monthly",
                 start_date=date(2026, 2, 1),
                 proposed_by="debtor",
-                meta={"terms": {"count": 4}, "quote": BODY},
+                meta={"terms": {"count": 4}, "proposal_entry": 1},
             )
         )
         s.add(CollectorTask(case_id=case.id, kind="review_dispute", reason="dispute: not_owed"))
@@ -241,7 +245,7 @@ async def populate(database: Database, suffix: str = "") -> dict[str, int]:
                 intent="dispute",
                 confidence=0.91,
                 language="de",
-                fields={"reason": "not_owed", "spans": {"reason": "bestreite die Forderung"}},
+                fields={"reason": "not_owed", "spans": {"reason": [47, 70]}},
                 model_version="test-1",
             )
         )
@@ -284,6 +288,7 @@ def expected_values() -> dict[str, list[Any]]:
         "attachments.filename": [ATTACHMENT_NAME],
         "attachments.content": [ATTACHMENT],
         "inbound_messages.raw": [RAW_MESSAGE],
+        "inbound_messages.understood": [UNDERSTOOD],
         "outbox.recipients": [EMAIL],
         "outbox.message": [RAW_MESSAGE],
         "quarantine.detail": [QUARANTINE_DETAIL],

@@ -246,7 +246,7 @@ async def test_erase_leaves_no_trace_and_keeps_the_claim(
         None,
     )
     assert (plan.count, plan.amount_per_installment) == (4, Decimal("250.00"))
-    assert "quote" not in plan.meta and plan.meta["terms"] == {"count": 4}
+    assert plan.meta == {"terms": {"count": 4}, "proposal_entry": 1}
     assert outbox.message_id == "<out1@hub.invalid>" and outbox.message == b""
     assert outbox.recipients == "[erased]" and outbox.state == "failed"
     assert inbound.raw == b"" and inbound.route is not None
