@@ -86,6 +86,8 @@ def _expected(role: str | None, route: Route) -> str:
     """What the permission table says: allowed, login, forbidden, or to_home."""
     if route.permission is Permission.PUBLIC:
         return "allowed"
+    if route.permission is Permission.PORTAL:
+        return "login"  # a debtor's portal session only: no staff login opens the portal
     if route.permission is Permission.SECOND_FACTOR:
         return "login" if role is None else "to_home"
     if role is None:

@@ -26,6 +26,8 @@ class Permission(StrEnum):
     SECOND_FACTOR = "second_factor"
     #: any fully logged-in user (dashboard, logout, own password)
     AUTHENTICATED = "authenticated"
+    #: a debtor with a portal session for one case (no staff role holds it)
+    PORTAL = "portal"
     CASES_READ = "cases:read"
     CASE_NOTE = "case:note"
     CASE_PAUSE = "case:pause"

@@ -1,4 +1,5 @@
-"""The web application's tables: sessions, login throttling, recovery codes, API and reset tokens.
+"""The web application's tables: sessions, login throttling, recovery codes, API and reset tokens,
+and the debtor portal's one-time codes and sessions.
 
 Every secret token (session, API, password reset, recovery code) is stored only as its
 SHA-256 hash, so a copy of the database lets nobody log in. Throttling state lives here too,
@@ -102,3 +103,36 @@ class PasswordResetToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
+
+
+class PortalCode(Base):
+    """A one-time code mailed to a debtor for the portal: stored only as a keyed hash.
+
+    A 6-digit code has too few values for a plain hash to hide it, so ``code_hash`` is an HMAC
+    under the web secret; a copy of the database alone does not give the code away.
+    """
+
+    __tablename__ = "portal_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class PortalSession(Base):
+    """A debtor's portal session: one case, short-lived, apart from the staff sessions."""
+
+    __tablename__ = "portal_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    #: the language the debtor reads the portal in (en, de, da)
+    language: Mapped[str] = mapped_column(String(8))
+    #: code | postal: which second factor opened it
+    factor: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -22,6 +22,7 @@ from hub.services.users import principal_for_api_token
 from hub.services.web_sessions import SessionInfo, SessionPolicy, Stage, load_session
 from hub.web import keys
 from hub.web.client import TrustedProxies
+from hub.web.portal_auth import PORTAL_SESSION, expired_page, portal_session
 from hub.web.render import render
 from hub.web.route_table import Kind, Route
 
@@ -137,6 +138,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     route = request.app[keys.ROUTES].get(route_name or "")
     if route is None:
         return await handler(request)  # 404 / 405 from the router
+    if route.permission is Permission.PORTAL:
+        return await _portal(request, handler, route)
     config = request.app[keys.CONFIG]
     database = request.app[keys.DATABASE]
 
@@ -180,6 +183,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             path="/",
         )
     return response
+
+
+async def _portal(request: web.Request, handler: Handler, route: Route) -> web.StreamResponse:
+    """A debtor's portal route: its own session cookie, never a staff login, and CSRF."""
+    info = await portal_session(request)
+    if info is None:
+        return expired_page(request)
+    request[PORTAL_SESSION] = info
+    request[keys.CSRF_BINDING] = info.token
+    if route.changes_state and not await _csrf_ok(request, info.token):
+        log.info("CSRF check failed on %s %s", request.method, route.name)
+        return _error(request, 403, "The form has expired or is invalid; reload the page.")
+    return await handler(request)
 
 
 async def _authorise(

@@ -7,7 +7,15 @@ requests every route here with every role.
 from __future__ import annotations
 
 from hub.security.roles import P
-from hub.web import api, static, views_admin, views_auth, views_cases
+from hub.web import (
+    api,
+    static,
+    views_admin,
+    views_auth,
+    views_cases,
+    views_portal,
+    views_portal_gate,
+)
 from hub.web.route_table import Kind, Route
 
 ROUTES: tuple[Route, ...] = (
@@ -67,6 +75,40 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/audit", views_admin.audit_log, P.AUDIT_READ, "audit"),
     Route("GET", "/audit.csv", views_admin.audit_export, P.AUDIT_READ, "audit_csv"),
+    # the debtor portal: the door is public (it shows nothing of a case), the rest needs a
+    # portal session, which no staff login gives
+    Route("GET", "/portal/c/{token}", views_portal_gate.gate, P.PUBLIC, "portal_gate"),
+    Route("POST", "/portal/c/{token}/code", views_portal_gate.send_code, P.PUBLIC, "portal_code"),
+    Route(
+        "POST",
+        "/portal/c/{token}/verify",
+        views_portal_gate.verify_code,
+        P.PUBLIC,
+        "portal_verify",
+    ),
+    Route(
+        "POST",
+        "/portal/c/{token}/postal",
+        views_portal_gate.verify_postal,
+        P.PUBLIC,
+        "portal_postal",
+    ),
+    Route(
+        "GET",
+        "/portal/opt-out/{token}",
+        views_portal_gate.opt_out_link,
+        P.PUBLIC,
+        "portal_opt_out_link",
+    ),
+    Route("GET", "/portal/case", views_portal.case_page, P.PORTAL, "portal_case"),
+    Route("POST", "/portal/case/reply", views_portal.reply, P.PORTAL, "portal_reply"),
+    Route("POST", "/portal/case/promise", views_portal.promise, P.PORTAL, "portal_promise"),
+    Route("POST", "/portal/case/plan", views_portal.plan, P.PORTAL, "portal_plan"),
+    Route("POST", "/portal/case/dispute", views_portal.dispute, P.PORTAL, "portal_dispute"),
+    Route("POST", "/portal/case/contact", views_portal.contact, P.PORTAL, "portal_contact"),
+    Route("POST", "/portal/case/key", views_portal.key, P.PORTAL, "portal_key"),
+    Route("POST", "/portal/case/opt-out", views_portal.opt_out, P.PORTAL, "portal_opt_out"),
+    Route("POST", "/portal/logout", views_portal_gate.logout, P.PORTAL, "portal_logout"),
     Route(
         "GET", "/api/openapi.json", api.openapi, P.PUBLIC, "api_openapi", Kind.API, "This document"
     ),
