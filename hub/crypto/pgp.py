@@ -36,6 +36,7 @@ import gnupg
 from pydantic import SecretStr
 
 from hub.crypto.errors import CryptoOperationError, CryptoTimeoutError, KeyImportError
+from hub.crypto.gnupg_home import short_home
 from hub.crypto.mime_parts import canonical_bytes
 from hub.crypto.pgp_keys import PgpKeyInfo, choose_key, parse_colon_listing
 
@@ -97,9 +98,11 @@ class PgpKeystore:
         self._timeout = timeout
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(home, 0o700)
+        # the path gpg sees: short enough for the agent's sockets
+        self.home = short_home(home)
         if s2k_count is not None:
             self._configure_agent(s2k_count)
-        self._gpg = gnupg.GPG(gpgbinary=gpg_binary, gnupghome=str(home), encoding="utf-8")
+        self._gpg = gnupg.GPG(gpgbinary=gpg_binary, gnupghome=str(self.home), encoding="utf-8")
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hub.crypto.autocrypt import parse_autocrypt_header
+from hub.crypto.gnupg_home import short_home
 from hub.demo.data import DemoDebtor
 
 GPG_TIMEOUT = 60
@@ -49,7 +50,16 @@ class DebtorMachine:
 
 def _gpg(home: Path, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--no-tty", "--status-fd", "2", *args],
+        [
+            "gpg",
+            "--homedir",
+            str(short_home(home)),
+            "--batch",
+            "--no-tty",
+            "--status-fd",
+            "2",
+            *args,
+        ],
         input=data,
         capture_output=True,
         timeout=GPG_TIMEOUT,
