@@ -99,8 +99,12 @@ def test_scrub_keeps_facts_and_drops_the_person() -> None:
         "why": "sender Quirinius wrote from Kleinwuppertalhausen",
         "note": "contact someone@example.org",
         "rules": [{"rule": "reply_token", "outcome": "matched"}],
+        "in_reply_to": "<r-17.3@hub.invalid>",
+        "references": ["<abc@zebrafinch-mail.example>", "<x1@hub.invalid>"],
     }
     assert scrub(meta, needles) == {
+        "in_reply_to": "<r-17.3@hub.invalid>",
+        "references": ["[erased]", "<x1@hub.invalid>"],
         "level": 2,
         "state": {"from": "open", "to": "reminded"},
         "protection": "pgp",

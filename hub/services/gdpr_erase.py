@@ -87,6 +87,7 @@ PERSONAL_KEYS = frozenset(
     }
 )
 _EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+")
+_MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
 
@@ -144,7 +145,10 @@ def scrub(value: Any, needles: list[str]) -> Any:
         return [scrub(v, needles) for v in value]
     if isinstance(value, str):
         lowered = value.lower()
-        if _EMAIL_LIKE.search(value) or any(n in lowered for n in needles):
+        if any(n in lowered for n in needles):
+            return ERASED
+        # a Message-ID (<id@host>) is a fact of what was sent; any other address is not kept
+        if _EMAIL_LIKE.search(value) and not _MESSAGE_ID.fullmatch(value.strip()):
             return ERASED
     return value
 
