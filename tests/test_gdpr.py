@@ -46,8 +46,10 @@ from hub.storage.models import (
     OutboxMessage,
     ThreadEntry,
     encrypted_columns,
+    utcnow,
 )
 from hub.storage.models_cases import InstallmentPlan, Payment
+from hub.storage.models_web import PortalCode
 
 HOSTILE_NAME = "../../../etc/evil\\name.eml"
 
@@ -169,6 +171,9 @@ async def test_erase_leaves_no_trace_and_keeps_the_claim(
     database: Database, settings: Settings, tmp_path: Path
 ) -> None:
     ids, other = await _setup(database)
+    async with database.transaction() as s:
+        for case_id in (ids["case"], other["case"]):
+            s.add(PortalCode(case_id=case_id, code_hash="h" * 64, expires_at=utcnow()))
     before = await snapshot(database)
     assert found_strings(readable_text(before), PERSON_STRINGS) == PERSON_STRINGS
     other_rows = await owned_rows(database, other["debtor"])
@@ -257,6 +262,7 @@ async def test_erase_leaves_no_trace_and_keeps_the_claim(
     assert "proposed_address" not in inbound.route and inbound.route["rule"] == "reply_token"
     assert classification.intent == "dispute" and "spans" not in classification.fields
     assert after["attachments"].keys() == other_rows["attachments"]
+    assert [row[1] for row in after["portal_codes"].values()] == [other["case"]]
     # the audit chain still verifies and the audit entry names no one
     assert status.first_broken_id is None and status.entries == 1
     assert erase_audit.details["reason"] == "Art. 17 request"

@@ -52,6 +52,7 @@ from hub.storage.models import (
     ThreadEntry,
 )
 from hub.storage.models_cases import CollectorTask, InstallmentPlan, Payment
+from hub.storage.models_web import PortalCode, PortalSession
 from hub.storage.types import EncryptedBytes, EncryptedText
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,9 @@ async def _anonymize_content(
         delete(Attachment).where(Attachment.thread_entry_id.in_(scope.entry_ids))
     )
     rows["attachments"] = result.rowcount or 0  # type: ignore[attr-defined]
+    # the person's way into the portal goes with their data
+    for model in (PortalSession, PortalCode):
+        await session.execute(delete(model).where(model.case_id.in_(scope.case_ids)))
     targets: list[tuple[str, Any, Any, list[int]]] = [
         ("thread_entries", ThreadEntry, ThreadEntry.id, scope.entry_ids),
         ("classifications", Classification, Classification.thread_entry_id, scope.entry_ids),
