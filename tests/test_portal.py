@@ -41,11 +41,17 @@ from hub.config import Settings
 from hub.domain.portal_text import keys as text_keys
 from hub.domain.portal_text import text
 from hub.services.dunning import render_next_reminder
+from hub.services.portal_access import (
+    PortalPolicy,
+    load_portal_session,
+    purge_expired,
+    verify_postal,
+)
 from hub.services.reminder_mail import open_mailer
 from hub.storage.db import Database
 from hub.storage.models import Attachment, Case, DebtorEmail, DebtorKey, ThreadEntry
 from hub.storage.models_cases import InstallmentPlan
-from hub.storage.models_web import LoginThrottle, PortalCode
+from hub.storage.models_web import LoginThrottle, PortalCode, PortalSession
 
 SECRETS = (DEBTOR_NAME, "Erika", "310", "P-100", CREDITOR_NAME, "Nordlicht")
 
@@ -350,3 +356,21 @@ def test_every_text_exists_in_every_language(language: str) -> None:
     for key in text_keys():
         assert text(key, language, minutes=10, size="5 MB", detail="x").strip()  # type: ignore[arg-type]
     assert text("portal.title", "de") != text("portal.title", "en")
+
+
+async def test_expired_portal_sessions_are_refused_and_purged(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings)
+    case_id = await portal_case(database, s, "P-400", "erika@example.org")
+    policy = PortalPolicy.from_settings(s.web)
+    token = await verify_postal(database, policy, case_id, "P-400", POSTAL, None, "127.0.0.1")
+    assert (await load_portal_session(database, token)) is not None
+    async with database.transaction() as session:
+        await session.execute(
+            update(PortalSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert await load_portal_session(database, token) is None
+    assert await purge_expired(database) == 1
+    async with database.sessions() as session:
+        assert (await session.scalars(select(PortalSession))).all() == []

@@ -18,6 +18,7 @@ from hub.config import Settings
 from hub.errors import ConfigError
 from hub.security.tokens import decode_secret
 from hub.services.login_throttle import ThrottlePolicy
+from hub.services.portal_access import purge_expired as purge_portal
 from hub.services.web_login import LoginPolicy
 from hub.services.web_sessions import SessionPolicy, purge_expired
 from hub.storage.db import Database
@@ -76,6 +77,7 @@ async def _purge_sessions(app: web.Application) -> AsyncIterator[None]:
         while True:
             try:
                 ended = await purge_expired(database, policy)
+                ended += await purge_portal(database)
                 if ended:
                     log.info("purged %d expired sessions", ended)
             except Exception:  # a failed purge must not stop the next one
