@@ -24,11 +24,32 @@ _NUM = r"(?P<n>\d{1,2}|[^\W\d_]+)"
 _COUNT_UNITS = (
     r"(?:(?:equal|monthly|weekly|separate|gleiche|monatliche|wöchentliche|månedlige|lige store)\s+)?"
     r"(?:payments?|instal(?:l)?ments?|rates|months|monthly payments|chunks|parts|goes|lots"
-    r"|raten|monatsraten|teilzahlungen|teilbeträgen?|zahlungen|monaten?|teile|tranchen|wochen"
+    r"|month|rate|raten|monatsraten|teilzahlungen|teilbeträgen?|zahlungen|monaten?|teile|tranchen|wochen"
     r"|rater|afdrag|måneder|betalinger|portioner|dele|omgange|gange|weeks|uger)"
 )
 _COUNT = re.compile(rf"\b{_NUM}\s+{_COUNT_UNITS}\b", _F)
-_TIMES = re.compile(r"\b(?P<n>\d{1,2})\s*[x×]\s*(?=[£$€]?\s?\d)", _F)
+_MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
+_MONTH_LIST = re.compile(
+    rf"\b(?:{_MONTH_NAMES})(?:\s*(?:,|og|and|und|&|\+)\s*(?:{_MONTH_NAMES})\b)+", re.IGNORECASE
+)
+_N_TIMES = re.compile(
+    rf"\b(?:{_NUM}\s*(?:times|ganger|gange|mal)\b|(?P<word>twice|zweimal|dreimal|viermal|fünfmal|sechsmal))",
+    re.IGNORECASE,
+)
+_TWO_HALVES = re.compile(
+    r"\b(?:half|hälfte|halvdelen|halvt)\b.{1,60}\b(?:half|hälfte|halvdelen|halvt|resten|rest)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_EVERY_BEFORE = re.compile(r"\b(?:every|alle|hver|each|jede|jeden|per|om)\s*$", re.IGNORECASE)
+_TIMES = re.compile(r"\b(?P<n>\d{1,2})\s*[x×]\s*(?=(?:[£$€]|eur|chf|dkk|kr\.?|gbp|usd)?\s?\d)", _F)
+_MORE = re.compile(
+    rf"\b{_NUM}\s+(?:more|further|weitere|mere|yderligere)\s+(?:months?|payments?|monate?|raten|måneder|rater|gange)\b",
+    _F,
+)
+_YEAR_LONG = re.compile(
+    r"\b(?P<half>et halvt år|ein halbes jahr|half a year|six months)\b|\b(?:i et år|et års tid|ein jahr lang|ein jahr|in a year|over a year|for a year|a year)\b",
+    _F,
+)
 _HALVES = re.compile(
     r"\b(?:half now and (?:the other )?half|in two halves|two halves|halb jetzt|die hälfte jetzt|hälfte jetzt"
     r"|zwei hälften|in zwei teilen|halvdelen nu|halvdelen nu og resten|to halvdele|halvt nu)\b",
@@ -80,6 +101,9 @@ _START_WORDS = re.compile(
 )
 
 
+_WORD_TIMES = {"twice": 2, "zweimal": 2, "dreimal": 3, "viermal": 4, "fünfmal": 5, "sechsmal": 6}
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     installments: int | None = None
@@ -104,9 +128,30 @@ def _count_word(word: str, lang: str) -> int | None:
 
 def _installments(text: str, lang: str, amounts: list[Amount]) -> tuple[int | None, Span | None]:
     for m in _COUNT.finditer(text):
+        if _EVERY_BEFORE.search(text[max(0, m.start() - 8) : m.start()]):
+            continue  # "every 2 weeks" is a period, not a count
         n = _count_word(m["n"], lang)
         if n is not None and 2 <= n <= 60:
             return n, (m.start(), m.end())
+    for m in _MORE.finditer(text):
+        n = _count_word(m["n"], lang)
+        if n is not None and 1 <= n <= 60:
+            return n + 1, (m.start(), m.end())  # "135 EUR today and then ... for 2 more months"
+    for m in _N_TIMES.finditer(text):
+        word = (m["word"] or "").lower()
+        n = _WORD_TIMES.get(word) if word else _count_word(m["n"], lang)
+        if n is not None and 2 <= n <= 60:
+            return n, (m.start(), m.end())
+    m_list = _MONTH_LIST.search(text)
+    if m_list:
+        names = re.findall(rf"(?:{_MONTH_NAMES})", m_list.group(), re.IGNORECASE)
+        return len(names), (m_list.start(), m_list.end())
+    m_year = _YEAR_LONG.search(text)
+    if m_year and _MONTHLY.search(text):
+        return (6 if m_year["half"] else 12), (m_year.start(), m_year.end())
+    m_halves = _TWO_HALVES.search(text)
+    if m_halves:
+        return 2, (m_halves.start(), m_halves.end())
     for m in _TIMES.finditer(text):
         n = int(m["n"])
         if 2 <= n <= 60:
