@@ -6,6 +6,10 @@ CPU stages run in a process pool (spawned workers, one per core by default), so 
 decryption never hold the event loop and use every core; the pool is made once per loop.
 Both loops survive a crash at any point: what was stored stays ``stored`` until a processor
 records it, and a batch is recorded in one transaction.
+
+After the stages, the process loop records what they understood on the cases
+(:func:`hub.services.record_inbound.record_processed`: route, thread entry, classification in
+a classifier process pool whose worker loads the models once, automation, answers).
 """
 
 from __future__ import annotations
@@ -15,15 +19,20 @@ import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.config import Settings
+from hub.errors import ConfigError
 from hub.inbound.fetch import FetchCounts, fetch_once, run_fetcher
 from hub.inbound.pipeline import ProcessCounts, StageEnv, process_stored
+from hub.nlp.pool import ClassifierPool
+from hub.routing.reply_token import reply_token_key
+from hub.services.record_inbound import Classify, RecordCounts, record_processed
+from hub.services.reminder_mail import ReminderMailer, open_mailer
 from hub.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -46,15 +55,48 @@ def stage_pool(workers: int | None = None) -> Iterator[ProcessPoolExecutor | Non
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass(frozen=True)
+class RecordTools:
+    """What the record step is given: the classifier (a process pool) and the mailer for the
+    hub's answers (None when the hub has no signing identity: answers stay owed)."""
+
+    classify: Classify
+    mailer: ReminderMailer | None
+
+
+@contextlib.asynccontextmanager
+async def record_tools(settings: Settings) -> AsyncIterator[RecordTools]:
+    """The classifier pool (its worker loads the models on first use) and the mailer."""
+    reply_token_key(settings.security)  # no key: a configuration error before any message
+    mailer: ReminderMailer | None = None
+    try:
+        mailer = await open_mailer(settings)
+    except ConfigError as exc:
+        log.warning("inbound: the hub cannot send answers (%s): they stay owed", exc)
+    pool = ClassifierPool(workers=1)
+    try:
+        yield RecordTools(pool.classify, mailer)
+    finally:
+        await asyncio.to_thread(pool.close)
+        if mailer is not None:
+            mailer.close()
+
+
+async def record(settings: Settings, database: Database, tools: RecordTools) -> RecordCounts:
+    """Record every understood message on its case (or in triage) and send the answers."""
+    return await record_processed(database, settings, tools.classify, tools.mailer)
+
+
 @dataclass
 class IngestCounts:
     fetched: FetchCounts
     processed: ProcessCounts
+    recorded: RecordCounts
 
     def summary(self) -> str:
         return (
             f"{self.fetched.summary()} processed={self.processed.parsed} "
-            f"process_quarantined={self.processed.quarantined}"
+            f"process_quarantined={self.processed.quarantined} {self.recorded.summary()}"
         )
 
 
@@ -65,13 +107,17 @@ async def ingest_once(
     fetched = await fetch_once(settings, database, process=False)
     with stage_pool(workers) as pool:
         processed = await process_stored(database, StageEnv.from_settings(settings), executor=pool)
-    return IngestCounts(fetched, processed)
+    async with record_tools(settings) as tools:
+        recorded = await record(settings, database, tools)
+    return IngestCounts(fetched, processed, recorded)
 
 
 async def process_once(settings: Settings, database: Database, worker_id: str) -> str:
-    """One pass of the process loop (``hub worker --once``)."""
+    """One pass of the process loop (``hub worker --once``): stages, then the record step."""
     counts = await process_stored(database, StageEnv.from_settings(settings))
-    return f"processed={counts.parsed} quarantined={counts.quarantined}"
+    async with record_tools(settings) as tools:
+        recorded = await record(settings, database, tools)
+    return f"processed={counts.parsed} quarantined={counts.quarantined} {recorded.summary()}"
 
 
 async def run_fetch_only(
@@ -96,18 +142,25 @@ async def run_processor(
 ) -> None:
     """Process stored messages until ``stop`` is set; a database outage is waited out."""
     env = StageEnv.from_settings(settings)
-    with stage_pool(workers) as pool:
-        while not stop.is_set():
-            try:
-                counts = await process_stored(database, env, executor=pool)
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("inbound: processing paused (%s)", type(exc).__name__)
-                await _sleep(stop, 5 * PROCESS_POLL_SECONDS)
-                continue
-            if counts.parsed or counts.quarantined:
-                log.info("inbound: processed=%d quarantined=%d", counts.parsed, counts.quarantined)
-                continue
-            await _sleep(stop, PROCESS_POLL_SECONDS)
+    async with record_tools(settings) as tools:
+        with stage_pool(workers) as pool:
+            while not stop.is_set():
+                try:
+                    counts = await process_stored(database, env, executor=pool)
+                    recorded = await record(settings, database, tools)
+                except (SQLAlchemyError, OSError) as exc:
+                    log.warning("inbound: processing paused (%s)", type(exc).__name__)
+                    await _sleep(stop, 5 * PROCESS_POLL_SECONDS)
+                    continue
+                if counts.parsed or counts.quarantined:
+                    log.info(
+                        "inbound: processed=%d quarantined=%d %s",
+                        counts.parsed,
+                        counts.quarantined,
+                        recorded.summary(),
+                    )
+                    continue
+                await _sleep(stop, PROCESS_POLL_SECONDS)
 
 
 async def run_ingest(
