@@ -17,7 +17,7 @@ from hub.config import ENV_PREFIX
 from hub.crypto.at_rest import generate_key, parse_keyring_text
 from hub.errors import ConfigError
 from hub.security.secret_files import (
-    SECRET_FILES,
+    config_sections,
     generate_secret_files,
     write_secret,
 )
@@ -40,9 +40,9 @@ def keys() -> None:
     help="Directory for the secret files (created with mode 0700 if missing).",
 )
 def generate(directory: Path) -> None:
-    """Write new secret files (at-rest keys, lookup key, reply-token key) with mode 0600.
+    """Write new secret files (at-rest, lookup, reply-token and web session keys), mode 0600.
 
-    Existing files are never overwritten. Prints the [security] lines for the configuration.
+    Existing files are never overwritten. Prints the [security] and [web] settings to add.
     """
     try:
         paths = generate_secret_files(directory)
@@ -51,10 +51,10 @@ def generate(directory: Path) -> None:
     directory = directory.resolve()
     click.echo(f"# wrote {len(paths)} secret files (mode 0600) to {directory}")
     click.echo("# add to the configuration file:")
-    click.echo("[security]")
-    click.echo('at_rest_active_key = "k1"')
-    for name, setting in SECRET_FILES.items():
-        click.echo(f'{setting} = "{paths[name]}"')
+    for section, lines in config_sections(paths).items():
+        click.echo(f"[{section}]")
+        for line in lines:
+            click.echo(line)
 
 
 def _next_key_id(existing: set[str]) -> str:

@@ -23,7 +23,7 @@ from hub.demo import data
 from hub.demo.debtors import DebtorMachine, read_mail, set_up_machine
 from hub.demo.mail_sink import Delivered, start_sink
 from hub.outbound.relay import relay_once
-from hub.security.secret_files import SECRET_FILES, generate_secret_files, write_secret
+from hub.security.secret_files import config_sections, generate_secret_files, write_secret
 from hub.services.case_import import import_cases
 from hub.services.creditors import create_creditor
 from hub.services.csv_rows import RowDefaults, parse_case_file
@@ -64,10 +64,11 @@ def _write_config(root: Path, secrets: dict[str, Path], signing: list[str], smtp
         "[database]",
         f'url = "sqlite+aiosqlite:///{root / "hub.db"}"',
         "",
-        "[security]",
-        'at_rest_active_key = "k1"',
-        *(f'{setting} = "{secrets[name]}"' for name, setting in SECRET_FILES.items()),
-        "",
+        *(
+            line
+            for section, entries in config_sections(secrets).items()
+            for line in (f"[{section}]", *entries, "")
+        ),
         "[smtp]",
         'host = "127.0.0.1"',
         f"port = {smtp_port}",

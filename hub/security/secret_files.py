@@ -8,11 +8,12 @@ from pathlib import Path
 from hub.crypto.at_rest import generate_key
 
 SECRET_MODE = 0o600
-#: The files :func:`generate_secret_files` writes, with the [security] setting that reads each.
+#: The files :func:`generate_secret_files` writes, with the (section, setting) that reads each.
 SECRET_FILES = {
-    "at_rest_keys": "at_rest_keys_file",
-    "lookup_key": "lookup_key_file",
-    "reply_token_key": "reply_token_key_file",
+    "at_rest_keys": ("security", "at_rest_keys_file"),
+    "lookup_key": ("security", "lookup_key_file"),
+    "reply_token_key": ("security", "reply_token_key_file"),
+    "web_session_secret": ("web", "session_secret_file"),
 }
 
 
@@ -47,7 +48,16 @@ def generate_secret_files(directory: Path) -> dict[str, Path]:
         "at_rest_keys": f"k1:{generate_key()}\n",
         "lookup_key": f"{generate_key()}\n",
         "reply_token_key": f"{generate_key()}\n",
+        "web_session_secret": f"{generate_key()}\n",
     }
     for name, path in paths.items():
         write_secret(path, contents[name])
     return paths
+
+
+def config_sections(paths: dict[str, Path]) -> dict[str, list[str]]:
+    """The TOML lines, per section, that point the configuration at the secret files."""
+    sections: dict[str, list[str]] = {"security": ['at_rest_active_key = "k1"']}
+    for name, (section, setting) in SECRET_FILES.items():
+        sections.setdefault(section, []).append(f'{setting} = "{paths[name]}"')
+    return sections
