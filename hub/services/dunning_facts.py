@@ -94,13 +94,15 @@ def pick_address(emails: Sequence[DebtorEmail]) -> tuple[str | None, str | None]
     """``(address, None)`` to write to, or ``(None, reason)``.
 
     An opt-out of any address stops email contact altogether (the debtor asked not to be
-    written to by email); otherwise the primary active address, else another active one.
+    written to by email); otherwise the primary active address, else another active one. An
+    address nobody has verified yet (one the debtor typed into the portal, say) is never used:
+    a collector confirms it first.
     """
     if not emails:
         return None, "no_email"
     if any(e.status == "opted_out" for e in emails):
         return None, "opted_out"
-    active = [e for e in emails if e.status == "active"]
+    active = [e for e in emails if e.status == "active" and e.verified]
     if not active:
         return None, "undeliverable"
     chosen = next((e for e in active if e.is_primary), active[0])
