@@ -166,6 +166,7 @@ _REL_TOMORROW = re.compile(
     r"\b(?:tomorrow|tomorow|tommorow|tommorrow|tmrw|i morgen|imorgen)\b|(?<!guten )(?<!guten  )\bmorgen\b",
     _F,
 )
+_REL_YESTERDAY = re.compile(r"\b(?:yesterday|gestern|i går|igår|vorgestern|i forgårs)\b", _F)
 _REL_DAY_AFTER = re.compile(
     r"\b(?:the day after tomorrow|übermorgen|i overmorgen|overmorgen)\b", _F
 )
@@ -237,7 +238,7 @@ _DAY_FIRST = re.compile(
     _F,
 )
 _WEEKDAY = re.compile(
-    rf"\b(?:(?P<nwpre>next week|nächste woche|næste uge)\s+(?:on\s+|am\s+|på\s+)?)?(?P<mod>next|this|coming|on|by|until|before|nächsten|nächste|kommenden|diesen|am|bis|bis zum|spätestens"
+    rf"\b(?:(?P<nwpre>next week|nächste woche|næste uge)\s+(?:on\s+|am\s+|på\s+)?)?(?P<mod>last|letzten|vergangenen|sidste|forrige|next|this|coming|on|by|until|before|nächsten|nächste|kommenden|diesen|am|bis|bis zum|spätestens"
     rf"|næste|på|på næste|kommende|inden|senest|til)?\s*(?P<wd>{_WEEKDAY_ALT})\b(?P<week>\s+(?:week|in einer woche|om en uge))?(?P<nextweek>\s+(?:next week|nächster woche|nächste woche|in der nächsten woche|i næste uge|næste uge|in the following week))?",
     _F,
 )
@@ -259,6 +260,8 @@ def _relative(text: str, today: date, lang: str) -> list[_Hit]:
         if m.group().lower() == "morgen" and _morning_greeting(text, m.start()):
             continue
         hits.append(_Hit(m.start(), m.end(), today + timedelta(days=1), "relative"))
+    for m in _REL_YESTERDAY.finditer(text):
+        hits.append(_Hit(m.start(), m.end(), today - timedelta(days=1), "relative"))
     for m in _REL_NOW.finditer(text):
         hits.append(_Hit(m.start(), m.end(), today, "now"))
     for m in _REL_IN_N.finditer(text):
@@ -408,6 +411,8 @@ def _weekdays(text: str, today: date) -> list[_Hit]:
     hits: list[_Hit] = []
     for m in _WEEKDAY.finditer(text):
         value = _next_weekday(today, WEEKDAYS[m["wd"].lower()])
+        if m["mod"] and m["mod"].lower() in ("last", "letzten", "vergangenen", "sidste", "forrige"):
+            value -= timedelta(days=7)  # "det er betalt sidste fredag": in the past
         if m["week"]:
             value += timedelta(days=7)
         if m["nextweek"] or m["nwpre"]:

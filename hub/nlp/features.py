@@ -27,6 +27,8 @@ def marker_words(text: str, lang: str) -> list[str]:
     markers: list[str] = []
     dates = find_dates(text, _REFERENCE, lang, use_dateparser=False)
     markers.extend(f"xxdate{kind.replace('_', '')}" for kind in sorted({m.kind for m in dates}))
+    if any(m.past and m.kind in ("weekday", "relative") for m in dates):
+        markers.append("xxdatepast")  # "betalt sidste fredag", "paid yesterday"
     if len(dates) >= 2:
         markers.append("xxdates2")  # "1.300 kr. næste fredag og 1.300 kr. en måned efter"
     amounts = [a for a in find_amounts(text, lang) if a.value >= 5]
