@@ -202,8 +202,6 @@ async def test_conversation_end_to_end(
     hub_keys: HubKeys,
     bernd_store: tuple[PgpKeystore, str],
 ) -> None:
-    if database.is_postgres:
-        pytest.skip("the end-to-end loop runs on SQLite on disk (the record step: both)")
     hub = imap_settings(hub_settings(settings, hub_keys), dovecot)
     await add_creditor(database, "NORD", "Nordlicht Energie")
     await import_csv(
