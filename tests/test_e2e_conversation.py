@@ -45,6 +45,7 @@ from hub.inbound.ingest import ingest_once
 from hub.outbound.relay import relay_once
 from hub.routing.reply_token import parse_reply_address, reply_token_key
 from hub.services.dunning import queue_due_reminders
+from hub.services.promises import check_promises
 from hub.services.reminder_mail import open_mailer
 from hub.storage.db import Database
 from hub.storage.models import (
@@ -434,3 +435,32 @@ async def test_conversation_end_to_end(
     # Fiona's unverified reply: the answer was withheld, and the case says why
     _, entries = await _thread(database, "EN-1005")
     assert not [e for e in entries if e.kind == "answer"]
+
+    # -- the broken promise, on a controllable clock --------------------------------------------
+    # Alice promised 15 December; the clock moves past the date plus the grace days, nothing was
+    # paid: the promise is broken on her thread, dunning resumes and the next reminder is queued
+    case, _ = await _thread(database, "EN-1001")
+    assert case.paused_until is not None
+    # an hour before Alice's deadline only Erik's earlier promise ("next week") is settled
+    before = await check_promises(database, case.paused_until - timedelta(hours=1))
+    assert (before.broken, before.kept) == (1, 0)
+    assert (await _thread(database, "EN-1004"))[0].state == "reminded"
+    assert (await _thread(database, "EN-1001"))[0].state == "promised"
+    later = case.paused_until + timedelta(hours=1)
+    settled = await check_promises(database, later)
+    assert (settled.broken, settled.kept) == (1, 0)
+    case, entries = await _thread(database, "EN-1001")
+    assert case.state == "reminded" and case.paused_until is None
+    assert entries[-1].kind == "promise_broken"
+    level = case.dunning_level
+    mailer = await open_mailer(hub)
+    try:
+        again = await queue_due_reminders(
+            database, hub, later + timedelta(days=30), mailer=mailer, case_refs=["EN-1001"]
+        )
+    finally:
+        mailer.close()
+    assert sum(again.queued.values()) == 1, again
+    case, entries = await _thread(database, "EN-1001")
+    assert case.dunning_level == level + 1
+    assert entries[-1].kind == "reminder"
