@@ -22,6 +22,7 @@ from hub.cli import (
     ingest_cmd,
     inspect_cmd,
     keys_cmd,
+    nlp_cmd,
     payments_cmd,
     remind_cmd,
     serve_cmd,
@@ -70,6 +71,7 @@ cli.add_command(serve_cmd.serve)
 cli.add_command(user_cmd.user)
 cli.add_command(answer_cmd.answer)
 cli.add_command(gdpr_cmd.gdpr)
+cli.add_command(nlp_cmd.nlp)
 
 
 def main() -> None:

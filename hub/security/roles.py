@@ -34,6 +34,14 @@ class Permission(StrEnum):
     CASE_COMMENT = "case:comment"
     CASE_CLOSE = "case:close"
     CASES_IMPORT = "cases:import"
+    #: the triage queue and its decisions (confirm or correct an intent, attach, discard)
+    TRIAGE = "triage"
+    #: write to the debtor from a case's thread
+    CASE_REPLY = "case:reply"
+    #: decide on a case: plans, answer drafts, reverting a decision, a debtor's new address
+    CASE_DECIDE = "case:decide"
+    #: download the report of one's cases (CSV)
+    CASES_REPORT = "cases:report"
     AUDIT_READ = "audit:read"
     USERS_MANAGE = "users:manage"
 
@@ -43,10 +51,26 @@ P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({P.AUTHENTICATED, P.USERS_MANAGE, P.AUDIT_READ}),
     Role.COLLECTOR: frozenset(
-        {P.AUTHENTICATED, P.CASES_READ, P.CASE_NOTE, P.CASE_PAUSE, P.CASES_IMPORT}
+        {
+            P.AUTHENTICATED,
+            P.CASES_READ,
+            P.CASE_NOTE,
+            P.CASE_PAUSE,
+            P.CASES_IMPORT,
+            P.TRIAGE,
+            P.CASE_REPLY,
+            P.CASE_DECIDE,
+        }
     ),
     Role.CREDITOR: frozenset(
-        {P.AUTHENTICATED, P.CASES_READ, P.CASE_COMMENT, P.CASE_CLOSE, P.CASES_IMPORT}
+        {
+            P.AUTHENTICATED,
+            P.CASES_READ,
+            P.CASE_COMMENT,
+            P.CASE_CLOSE,
+            P.CASES_IMPORT,
+            P.CASES_REPORT,
+        }
     ),
     Role.AUDITOR: frozenset({P.AUTHENTICATED, P.AUDIT_READ}),
 }
@@ -61,7 +85,7 @@ class Scope(StrEnum):
 
 
 SCOPE_PERMISSIONS: dict[Scope, frozenset[Permission]] = {
-    Scope.CASES_READ: frozenset({P.CASES_READ}),
+    Scope.CASES_READ: frozenset({P.CASES_READ, P.CASES_REPORT}),
     Scope.CASES_WRITE: frozenset({P.CASE_COMMENT, P.CASE_CLOSE, P.CASE_NOTE, P.CASE_PAUSE}),
     Scope.IMPORT: frozenset({P.CASES_IMPORT}),
 }

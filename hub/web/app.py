@@ -22,7 +22,7 @@ from hub.services.portal_access import purge_expired as purge_portal
 from hub.services.web_login import LoginPolicy
 from hub.services.web_sessions import SessionPolicy, purge_expired
 from hub.storage.db import Database
-from hub.web import keys
+from hub.web import keys, mailer
 from hub.web.client import TrustedProxies
 from hub.web.middleware import auth_middleware, error_middleware, proxy_middleware
 from hub.web.render import make_environment
@@ -107,4 +107,5 @@ def init_app(settings: Settings, database: Database) -> web.Application:
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(_purge_sessions)
+    mailer.install(app, settings)
     return app

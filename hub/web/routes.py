@@ -13,8 +13,10 @@ from hub.web import (
     views_admin,
     views_auth,
     views_cases,
+    views_decisions,
     views_portal,
     views_portal_gate,
+    views_triage,
 )
 from hub.web.route_table import Kind, Route
 
@@ -51,7 +53,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/cases", views_cases.case_list, P.CASES_READ, "cases"),
     Route("GET", "/cases/import", views_cases.import_form, P.CASES_IMPORT, "cases_import"),
     Route("POST", "/cases/import", views_cases.import_submit, P.CASES_IMPORT, "cases_import_post"),
-    Route("GET", "/cases/{case_id}", views_cases.case_thread, P.CASES_READ, "case"),
+    Route("GET", "/cases/{case_id}", views_decisions.case_page, P.CASES_READ, "case"),
     Route("POST", "/cases/{case_id}/notes", views_cases.add_note, P.CASE_NOTE, "case_note"),
     Route(
         "POST", "/cases/{case_id}/comments", views_cases.add_comment, P.CASE_COMMENT, "case_comment"
@@ -65,6 +67,54 @@ ROUTES: tuple[Route, ...] = (
         P.CASES_READ,
         "case_attachment",
     ),
+    # the collector's work: the triage queue and decisions on a case
+    Route("GET", "/triage", views_triage.queue, P.TRIAGE, "triage"),
+    Route("POST", "/triage/tasks/{task_id}/label", views_triage.label, P.TRIAGE, "triage_label"),
+    Route("POST", "/triage/tasks/{task_id}/done", views_triage.done, P.TRIAGE, "triage_done"),
+    Route(
+        "POST",
+        "/triage/messages/{inbound_id}/attach",
+        views_triage.attach,
+        P.TRIAGE,
+        "triage_attach",
+    ),
+    Route(
+        "POST",
+        "/triage/messages/{inbound_id}/discard",
+        views_triage.discard,
+        P.TRIAGE,
+        "triage_discard",
+    ),
+    Route("POST", "/cases/{case_id}/reply", views_decisions.reply, P.CASE_REPLY, "case_reply"),
+    Route(
+        "POST",
+        "/cases/{case_id}/plans/{plan_id}",
+        views_decisions.plan,
+        P.CASE_DECIDE,
+        "case_plan",
+    ),
+    Route(
+        "POST",
+        "/cases/{case_id}/revert/{entry_id}",
+        views_decisions.revert,
+        P.CASE_DECIDE,
+        "case_revert",
+    ),
+    Route(
+        "POST",
+        "/cases/{case_id}/address/{entry_id}",
+        views_decisions.address,
+        P.CASE_DECIDE,
+        "case_address",
+    ),
+    Route(
+        "POST",
+        "/cases/{case_id}/drafts/{entry_id}",
+        views_decisions.draft,
+        P.CASE_DECIDE,
+        "case_draft",
+    ),
+    Route("GET", "/report.csv", views_decisions.report, P.CASES_REPORT, "cases_report"),
     Route("GET", "/admin/users", views_admin.user_list, P.USERS_MANAGE, "admin_users"),
     Route(
         "POST",
