@@ -38,6 +38,7 @@ from ingest_support import new_key
 from relay_support import relay_settings
 from sqlalchemy import select
 
+from hub.cli.thread_cmd import format_thread
 from hub.config import Settings
 from hub.crypto.mime_parts import protect_message
 from hub.crypto.pgp import PgpKeystore
@@ -47,6 +48,7 @@ from hub.routing.reply_token import parse_reply_address, reply_token_key
 from hub.services.dunning import queue_due_reminders
 from hub.services.promises import check_promises
 from hub.services.reminder_mail import open_mailer
+from hub.services.thread_listing import read_thread
 from hub.storage.db import Database
 from hub.storage.models import (
     Case,
@@ -354,6 +356,18 @@ async def test_conversation_end_to_end(
     assert classified is not None and classified.intent == "dispute"
     assert classified.language == "de"
     assert (await _thread(database, "DE-1002"))[0].state == "disputed"
+    # hub thread shows the reply text apart from the full text, the verdicts and the decision
+    printed = format_thread(
+        await read_thread(database, "DE-1002", creditor_code=None, actor="test")
+    )
+    reply_at, full_at = printed.index("reply text:"), printed.index("full text:")
+    assert reply_at < full_at
+    assert "> Ich bestreite die Forderung." in printed[reply_at:full_at]
+    assert "Von: Nordlicht" not in printed[reply_at:full_at]  # the Outlook quote is not in it
+    assert "Von: Nordlicht" in printed[full_at:]
+    assert "signature_verdict=unknown_key" in printed and "sender_verified=True" in printed
+    assert "intent=dispute" in printed and "reminded -> disputed" in printed
+    assert "answer_kind=acknowledge_dispute" in printed
 
     # Dorte (Danish, Apple Mail quote, subject changed): plan request -> plan_requested
     entry = await on_case("DA-1003", "<dorte-1@da.example>")

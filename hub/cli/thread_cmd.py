@@ -46,7 +46,13 @@ def format_line(line: ThreadLine) -> list[str]:
             out.append(f"      {summary}")
         if line.meta.get("why"):
             out.append(f"      why: {line.meta['why']}")
+    if line.reply_text is not None:
+        out.append("      reply text:")
+        out += [f"      > {text}" for text in line.reply_text.splitlines()]
+    out += [f"      attachment: {name}" for name in line.attachments]
     if line.body:
+        if line.reply_text is not None:
+            out.append("      full text:")
         out += [f"      | {text}" for text in line.body.splitlines()]
     return out
 

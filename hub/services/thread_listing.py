@@ -7,15 +7,17 @@ because the thread holds personal data.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import NotFoundError, UserError
 from hub.security import audit
 from hub.storage.db import Database
-from hub.storage.models import Case, Creditor, ThreadEntry
+from hub.storage.models import Attachment, Case, Creditor, InboundMessage, ThreadEntry
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,14 @@ class ThreadLine:
     body: str | None
     internal: bool
     meta: dict[str, Any]
+    #: a debtor's mail: what they wrote (without quotes and signature), and attachment names
+    reply_text: str | None = None
+    attachments: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "reply_text": self.reply_text,
+            "attachments": list(self.attachments),
             "seq": self.seq,
             "occurred_at": self.occurred_at,
             "kind": self.kind,
@@ -49,6 +56,39 @@ class CaseThreadListing:
     creditor: str
     state: str
     entries: list[ThreadLine]
+
+
+async def _reply_texts(session: AsyncSession, entry_ids: list[int]) -> dict[int, str]:
+    """The reply text of each entry recorded from an inbound mail (sealed on the message)."""
+    found: dict[int, str] = {}
+    if not entry_ids:
+        return found
+    rows = await session.execute(
+        select(InboundMessage.thread_entry_id, InboundMessage.understood).where(
+            InboundMessage.thread_entry_id.in_(entry_ids)
+        )
+    )
+    for entry_id, sealed in rows:
+        if entry_id is not None and sealed:
+            text = json.loads(sealed).get("reply_text")
+            if isinstance(text, str):
+                found[int(entry_id)] = text
+    return found
+
+
+async def _attachment_names(
+    session: AsyncSession, entry_ids: list[int]
+) -> dict[int, tuple[str, ...]]:
+    names: dict[int, list[str]] = {}
+    if entry_ids:
+        rows = await session.execute(
+            select(Attachment.thread_entry_id, Attachment.filename, Attachment.size)
+            .where(Attachment.thread_entry_id.in_(entry_ids))
+            .order_by(Attachment.id)
+        )
+        for entry_id, name, size in rows:
+            names.setdefault(int(entry_id), []).append(f"{name} ({size} bytes)")
+    return {k: tuple(v) for k, v in names.items()}
 
 
 async def read_thread(
@@ -75,6 +115,8 @@ async def read_thread(
                 select(ThreadEntry).where(ThreadEntry.case_id == case.id).order_by(ThreadEntry.seq)
             )
         ).all()
+        replies = await _reply_texts(session, [e.id for e in entries])
+        files = await _attachment_names(session, [e.id for e in entries])
         await audit.record(
             session, actor, "case.read", "case", case.id, None, {"entries": len(entries)}
         )
@@ -93,6 +135,8 @@ async def read_thread(
                 body=e.body,
                 internal=e.internal,
                 meta=dict(e.meta or {}),
+                reply_text=replies.get(e.id),
+                attachments=files.get(e.id, ()),
             )
             for e in entries
         ],
