@@ -115,3 +115,28 @@ def test_cli_round_trip() -> None:
     assert d["lang"] == "da" and d["intent"] == "payment_promise"
     assert d["fields"]["date"] == "2025-06-30" and d["fields"]["amount"] == 1250
     assert e["id"] == "e" and "error" in e
+
+
+async def test_process_pool_keeps_the_event_loop_free() -> None:
+    import asyncio
+
+    from hub.nlp.pool import ClassifierPool
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        async with ClassifierPool(workers=1) as pool:
+            results = await pool.classify_many(
+                [(text, RECEIVED, Claim()) for _, text, _ in CLEAR], batch_size=4
+            )
+    finally:
+        task.cancel()
+    assert [r.intent for r in results] == [intent for _, _, intent in CLEAR]
+    assert ticks > 10  # the loop kept running while the worker loaded models and classified
