@@ -6,9 +6,11 @@ import base64
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from hub.domain.inbound import MailAddress
 from hub.inbound.html_text import html_to_text
 from hub.inbound.parse import parse_mail
 
@@ -18,12 +20,38 @@ CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "im
 FLOORS = {
     "subject": 111,
     "from": 112,
-    "to": 109,
-    "cc": 112,
-    "reply_to": 111,
-    "text": 108,
+    "to": 110,
+    "cc": 113,
+    "reply_to": 112,
+    "text": 111,
     "html": 103,
-    "attachments": 96,
+    "attachments": 112,
+}
+#: messages whose subject, addresses (with names), text and attachments match all at once
+ALL_FIELDS_FLOOR = 103
+#: where the corpus copies a choice of imap_tools that the hub does not make (file -> why);
+#: every other message must match on all fields together
+KNOWN_MISSES = {
+    # 8-bit bytes in a us-ascii part or header: imap_tools drops them ("Envoy par", "Formao");
+    # the hub reads them as UTF-8, else Latin-1 ("Envoyé", "Formação"), and notes a defect
+    "messages/plain_emails/raw_email6.eml": "text",
+    "messages/error_emails/content_transfer_encoding_plain.eml": "text",
+    "messages/error_emails/invalid_subject_characters.eml": "subject",
+    # RFC 2047 6.2 keeps white space between plain text and an encoded word; imap_tools drops it
+    "messages/rfc2822/example14.eml": "subject",
+    # comments are not display names (RFC 5322 A.5: the name is "Pete"); imap_tools keeps them
+    "messages/rfc2822/example10.eml": "from/to names",
+    # a null address ("Name" <>) and a domainless one (<matmail>) become '' entries there; the
+    # hub lists addresses only, and keeps the local part it was given
+    "messages/error_emails/encoding_madness.eml": "reply_to",
+    "messages/mime_emails/raw_email11.eml": "to",
+    # "<Undisclosed-Recipient:@mailman.enron.com;>": no address either way; imap_tools lists
+    # '' and '@mailman.enron.com'
+    "messages/error_emails/missing_body.eml": "to",
+    # "From: Big Bug bb@bug.com": the hub writes the local part quoted as RFC 5322 requires
+    "messages/plain_emails/mix_caps_content_type.eml": "from",
+    # a nameless image/jpg part without disposition: the hub keeps it, imap_tools drops it
+    "messages/error_emails/missing_content_disposition.eml": "attachments",
 }
 
 
@@ -31,37 +59,77 @@ def _norm(text: str) -> str:
     return text.replace("\r\n", "\n").strip()
 
 
-def test_imap_tools_corpus_matches_at_least_the_measured_floors() -> None:
+def _addresses(got: tuple[MailAddress, ...], emails: list[str], values: list[Any]) -> bool:
+    return [a.address for a in got] == emails and [a.name for a in got] == [
+        v["name"] for v in values
+    ]
+
+
+def _checks(case: dict[str, Any]) -> dict[str, bool]:
+    """Field -> whether the hub's reading of the corpus file matches its expectation."""
+    expected = case["expected"]
+    mail = parse_mail((CORPUS / case["file"]).read_bytes())
+    wanted = sorted(
+        (a["filename"], a["content_type"], base64.b64decode(a["payload"]["$bytes_b64"]))
+        for a in expected["attachments"]
+    )
+    got = sorted((a.filename or "", a.content_type, a.content or b"") for a in mail.attachments)
+    from_ = (mail.from_,) if mail.from_ else ()
+    expected_from = [expected["from_values"]] if expected["from_"] else []
+    return {
+        # the corpus keeps trailing blanks of folded subjects; the hub strips them
+        "subject": mail.subject.strip() == expected["subject"].strip(),
+        "from": [a.address for a in from_] == ([expected["from_"]] if expected["from_"] else []),
+        "to": [a.address for a in mail.to] == list(expected["to"]),
+        "cc": [a.address for a in mail.cc] == list(expected["cc"]),
+        "reply_to": [a.address for a in mail.reply_to] == list(expected["reply_to"]),
+        "names": _addresses(from_, [a.address for a in from_], expected_from)
+        and all(
+            _addresses(getattr(mail, f), list(expected[f]), expected[f"{f}_values"])
+            for f in ("to", "cc", "reply_to")
+        ),
+        # the corpus has no text for HTML-only mail; the hub makes one (compared below)
+        "text": _norm("" if mail.text_from_html else mail.text) == _norm(expected["text"]),
+        "html": _norm(mail.html) == _norm(expected["html"]),
+        "attachments": got == wanted,
+    }
+
+
+def _cases() -> list[dict[str, Any]]:
     if not (CORPUS / "expected.json").is_file():
         pytest.fail(f"the imap_tools corpus is missing at {CORPUS}")
-    cases = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["cases"]
+    cases: list[dict[str, Any]] = json.loads(
+        (CORPUS / "expected.json").read_text(encoding="utf-8")
+    )["cases"]
     assert len(cases) == 113
+    return cases
+
+
+def test_imap_tools_corpus_matches_at_least_the_measured_floors() -> None:
     matches: Counter[str] = Counter()
-    for case in cases:
-        expected = case["expected"]
-        mail = parse_mail((CORPUS / case["file"]).read_bytes())
-        wanted = sorted(
-            (a["filename"], a["content_type"], base64.b64decode(a["payload"]["$bytes_b64"]))
-            for a in expected["attachments"]
-        )
-        got = sorted((a.filename or "", a.content_type, a.content or b"") for a in mail.attachments)
-        checks = {
-            # the corpus keeps trailing blanks of folded subjects; the hub strips them
-            "subject": mail.subject.strip() == expected["subject"].strip(),
-            "from": (mail.from_.address if mail.from_ else "") == expected["from_"],
-            "to": [a.address for a in mail.to] == list(expected["to"]),
-            "cc": [a.address for a in mail.cc] == list(expected["cc"]),
-            "reply_to": [a.address for a in mail.reply_to] == list(expected["reply_to"]),
-            # the corpus has no text for HTML-only mail; the hub makes one (compared below)
-            "text": _norm("" if mail.text_from_html else mail.text) == _norm(expected["text"]),
-            "html": _norm(mail.html) == _norm(expected["html"]),
-            "attachments": got == wanted,
-        }
-        matches.update(name for name, ok in checks.items() if ok)
+    for case in _cases():
+        matches.update(name for name, ok in _checks(case).items() if ok)
     below = {
         name: (matches[name], floor) for name, floor in FLOORS.items() if matches[name] < floor
     }
     assert not below, f"fields below their floor (matched, floor): {below}"
+
+
+def test_imap_tools_corpus_all_fields_together() -> None:
+    """Subject, from/to/cc/reply-to (addresses and names), text and attachments (name, type,
+    payload) all at once; HTML is left out (imap_tools rewrites the meta charset of HTML)."""
+    whole: list[str] = []
+    failing: dict[str, list[str]] = {}
+    for case in _cases():
+        checks = _checks(case)
+        del checks["html"]
+        if all(checks.values()):
+            whole.append(case["file"])
+        else:
+            failing[case["file"]] = [name for name, ok in checks.items() if not ok]
+    unexplained = {f: fields for f, fields in failing.items() if f not in KNOWN_MISSES}
+    assert not unexplained, f"messages that no longer match: {unexplained}"
+    assert len(whole) >= ALL_FIELDS_FLOOR, (len(whole), sorted(failing))
 
 
 MIME = (
@@ -168,3 +236,52 @@ def test_no_headers_is_unreadable() -> None:
 def test_html_to_text_survives_broken_markup() -> None:
     text = html_to_text("<p>ok<div><table><tr><td>a<td>b</table")
     assert text.startswith("ok\n\na\tb")
+
+
+def test_lenient_readings_of_what_clients_get_wrong() -> None:
+    raw = (
+        b"From: =?utf-8?b?SsO4cmdl?=\r\n =?utf-8?b?biBNw7xsbGVy?= <jm@example.dk>\r\n"
+        b"To: a@example.org\r\nTo: b@example.org\r\n"
+        b"Sender: MAILER-DAEMON@mx.example (Mail Delivery System)\r\n"
+        b"Subject: Zahlung f\xfcr M\xe4rz\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=----=_Part_1_2.3\r\n\r\n"
+        b"------=_Part_1_2.3\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\n"
+        b"Bezahlt am Montag, Gr\xc3\xbc\xc3\x9fe\r\n"
+        b"------=_Part_1_2.3\r\nContent-Type: text/plain; name=Beleg vom Mai.txt\r\n"
+        b"Content-Disposition: attachment; filename=Beleg vom Mai.txt\r\n\r\nBeleg\r\n"
+        b"------=_Part_1_2.3\r\nContent-Type: message/rfc822\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(b"Subject: alt\r\n\r\nalte Mahnung\r\n")
+        + b"------=_Part_1_2.3--\r\n"
+    )
+    mail = parse_mail(raw)
+    assert mail.from_ == MailAddress("Jørgen Müller", "jm@example.dk")
+    assert mail.sender == MailAddress("Mail Delivery System", "MAILER-DAEMON@mx.example")
+    assert [a.address for a in mail.to] == ["a@example.org", "b@example.org"]
+    assert mail.subject == "Zahlung für März"
+    assert mail.text.startswith("Bezahlt am Montag, Grüße")
+    assert "mime: unquoted boundary read whole" in mail.defects
+    beleg, forwarded = mail.attachments
+    # the line break before a boundary belongs to the boundary (RFC 2046 5.1.1)
+    assert (beleg.filename, beleg.content) == ("Beleg vom Mai.txt", b"Beleg")
+    assert forwarded.content_type == "message/rfc822"
+    assert forwarded.content == b"Subject: alt\r\n\r\nalte Mahnung\r\n"
+
+
+def test_report_parts_are_structure_and_the_returned_message_an_attachment() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example\r\nTo: hub@example.org\r\nSubject: failed\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+        b"--r\r\nContent-Type: text/plain\r\n\r\nUndeliverable.\r\n"
+        b"--r\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example\r\n\r\n"
+        b"Final-Recipient: rfc822; x@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"--r\r\nContent-Type: message/rfc822\r\n\r\nSubject: Mahnung\r\n\r\nZahlen Sie.\r\n"
+        b"--r--\r\n"
+    )
+    mail = parse_mail(raw)
+    (returned,) = mail.attachments
+    assert returned.content_type == "message/rfc822"
+    assert returned.content is not None and b"Subject: Mahnung" in returned.content
