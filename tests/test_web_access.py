@@ -35,6 +35,10 @@ def _path(route: Route, data: Seed, spare_user: int) -> str:
         .replace("{attachment_id}", str(data.attachment_a))
         .replace("{user_id}", str(spare_user))
         .replace("{token}", "no-such-token")
+        .replace("{task_id}", "999999")
+        .replace("{inbound_id}", "999999")
+        .replace("{plan_id}", "999999")
+        .replace("{entry_id}", "999999")
     )
 
 
@@ -51,6 +55,11 @@ def _payload(route: Route) -> dict[str, object]:
         "case_comment": {"text": "comment from the matrix"},
         "case_pause": {"event": "put_on_hold"},
         "case_close": {"event": "closed"},
+        "triage_label": {"label": "dispute"},
+        "triage_attach": {"reference": "A-1"},
+        "triage_discard": {"confirm": "yes"},
+        "case_plan": {"decision": "reject"},
+        "case_draft": {"decision": "discard"},
         "login_post": {"username": "nobody", "password": "nothing"},
         "password_forgot_post": {"identifier": "nobody"},
         "account_password_post": {"current": "wrong", "new_password": "x", "repeat": "y"},
