@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import email.policy
 import io
 import json
+import subprocess
+from collections.abc import Iterator
 from datetime import date, timedelta
+from email.parser import BytesParser
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from collector_support import debtor_reply, open_tasks, unmatched_message
-from sqlalchemy import select
+from dunning_support import HubKeys, hub_settings, make_hub_keys
+from sqlalchemy import select, update
 from web_support import client, get_csrf, login, seed, serve, web_settings
 
 from hub.cli.main import cli
@@ -25,8 +31,10 @@ from hub.storage.models import (
     AuditEntry,
     Case,
     Classification,
+    Creditor,
     DebtorEmail,
     InboundMessage,
+    OutboxMessage,
     ThreadEntry,
 )
 from hub.storage.models_cases import Installment, InstallmentPlan
@@ -367,3 +375,52 @@ async def test_csrf_is_required_on_every_new_form(settings: Settings, database: 
                     form["csrf_token"] = token
                 async with http.post(path, data=form, allow_redirects=False) as response:
                     assert response.status == 403, (route.name, token)
+
+
+@pytest.fixture(scope="module")
+def hub_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubKeys]:
+    keys = make_hub_keys(tmp_path_factory.mktemp("hub"))
+    yield keys
+    subprocess.run(
+        ["gpgconf", "--homedir", str(keys.gnupg_home), "--kill", "gpg-agent"], check=False
+    )
+
+
+async def test_collector_reply_goes_to_the_outbox_in_the_thread(
+    settings: Settings, database: Database, hub_keys: HubKeys
+) -> None:
+    s = web_settings(hub_settings(settings, hub_keys))
+    data = await seed(database, s)
+    async with database.transaction() as session:
+        await session.execute(
+            update(Creditor).values(settings={"dunning": {"encryption": "opportunistic"}})
+        )
+    await debtor_reply(
+        database,
+        data.case_a,
+        text="What is this about?",
+        intent="other",
+        fields={"subtype": "question"},
+        confidence=0.9,
+        is_suggestion=False,
+        sender_verified=True,
+        message_id="<question-1@debtor.example>",
+    )
+    async with serve(s, database) as base, client(base) as http:
+        await login(http, *data.accounts["collector"][:2])
+        csrf = await get_csrf(http, f"/cases/{data.case_a}")
+        async with http.post(
+            f"/cases/{data.case_a}/reply",
+            data={"text": "It is invoice A-1 of Creditor A.", "csrf_token": csrf},
+        ) as response:
+            assert response.status == 200
+            html = await response.text()
+    assert "It is invoice A-1 of Creditor A." in html
+    async with database.sessions() as session:
+        queued = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.case_id == data.case_a))
+        ).all()
+    assert len(queued) == 1 and queued[0].state == "pending"
+    message = BytesParser(policy=email.policy.default).parsebytes(queued[0].message)
+    assert message["In-Reply-To"] == "<question-1@debtor.example>"
+    assert json.loads(queued[0].recipients) == ["alice@example.org"]
