@@ -13,11 +13,14 @@ from collections.abc import AsyncIterator
 
 import pyotp
 import pytest
+from collector_support import debtor_reply
 from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy import select
 from web_support import PASSWORD, seed, serve, web_settings
 
 from hub.config import Settings
 from hub.storage.db import Database
+from hub.storage.models import Classification
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -111,3 +114,62 @@ async def test_creditor_sees_own_case_but_not_another_creditors(
         assert response is not None and response.status == 404
         assert "B-1" not in await page.content()
         await context.close()
+
+
+async def test_collector_triages_a_reply_and_corrects_an_intent(
+    settings: Settings, database: Database, browser: Browser
+) -> None:
+    """Issue 7's Done-when: login with TOTP, triage of a reply, correction of an intent."""
+    s = web_settings(settings)
+    data = await seed(database, s)
+    _, task_a = await debtor_reply(
+        database,
+        data.case_a,
+        text="Dispute: I never got the goods.",
+        intent="dispute",
+        fields={"reason": "not_received"},
+        confidence=0.38,
+        is_suggestion=True,
+        sender_verified=True,
+    )
+    _, task_b = await debtor_reply(
+        database,
+        data.case_b,
+        text="Please stop writing to me.",
+        intent="other",
+        fields={"subtype": "question"},
+        confidence=0.44,
+        is_suggestion=True,
+        sender_verified=True,
+        message_id="<reply-b@debtor.example>",
+    )
+    username, secret, _ = data.accounts["collector"]
+    async with serve(s, database) as base:
+        context = await browser.new_context()
+        page = await context.new_page()
+        blocked: list[str] = []
+        page.on("console", lambda msg: blocked.append(msg.text) if "Refused" in msg.text else None)
+        await _login(page, base, username, secret)
+        await page.click("#nav-triage")
+        await page.wait_for_selector(f"#task-{task_a}")
+        item = await page.inner_text(f"#task-{task_a}")
+        assert "Dispute: I never got the goods." in item and "only a suggestion" in item
+        # the first item's buttons carry the access keys: one key confirms it
+        assert await page.get_attribute(f"#label-{task_a}-dispute", "accesskey") == "d"
+        await page.click(f"#label-{task_a}-dispute")
+        await page.wait_for_selector("#message")
+        assert "confirmed (dispute)" in await page.inner_text("#message")
+        assert await page.locator(f"#task-{task_a}").count() == 0
+        # the second reply was misread: correct it to cease_contact
+        await page.click(f"#label-{task_b}-other-cease_contact")
+        await page.wait_for_selector("#message")
+        assert "corrected (cease_contact)" in await page.inner_text("#message")
+        await page.goto(f"{base}/cases/{data.case_b}")
+        await page.wait_for_selector("#thread")
+        assert "cease_contact" in await page.inner_text("#thread")
+        assert blocked == []
+        await context.close()
+    async with database.sessions() as session:
+        rows = (await session.scalars(select(Classification).order_by(Classification.id))).all()
+    assert [r.corrected_intent for r in rows] == [None, "other"]
+    assert rows[1].fields["corrected_subtype"] == "cease_contact"
