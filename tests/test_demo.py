@@ -15,7 +15,7 @@ def _run_demo(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     hub = Path(sys.executable).with_name("hub")
     return subprocess.run(
-        [str(hub), "demo", "--data-dir", str(tmp_path / "demo")],
+        [str(hub), "demo", "--once", "--data-dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         env=env,

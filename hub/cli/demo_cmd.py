@@ -18,12 +18,25 @@ from hub.demo.run import run_demo
     show_default=True,
     help="Where the demo keeps its database, keys and mailboxes (wiped at each start).",
 )
-def demo(data_dir: Path) -> None:
-    """Run the hub on SQLite with a local SMTP relay and simulated debtors, and narrate it."""
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Run the loop once and exit, instead of then serving the web pages until Ctrl-C.",
+)
+def demo(data_dir: Path, once: bool) -> None:
+    """Run the hub on SQLite with a local SMTP relay and simulated debtors, and narrate it.
+
+    Afterwards the web pages are served (the demo logins are printed) until Ctrl-C, unless
+    --once is given.
+    """
 
     def say(line: str) -> None:
         click.echo(f"[demo] {line}")
 
-    report = run(run_demo(data_dir, say))
+    try:
+        report = run(run_demo(data_dir, say, serve=not once))
+    except KeyboardInterrupt:
+        click.echo("[demo] stopped")
+        return
     if report.plaintext_leaks:
         raise SystemExit(1)

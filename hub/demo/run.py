@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy import func, select
 
 from hub.config import Settings, load_settings
@@ -22,7 +24,8 @@ from hub.crypto.pgp import PgpKeystore
 from hub.demo import data
 from hub.demo.debtors import DebtorMachine, read_mail, set_up_machine
 from hub.demo.mail_sink import Delivered, start_sink
-from hub.outbound.relay import relay_once
+from hub.outbound.relay import relay_once, run_relay
+from hub.security.roles import Role
 from hub.security.secret_files import config_sections, generate_secret_files, write_secret
 from hub.services.case_import import import_cases
 from hub.services.creditors import create_creditor
@@ -36,9 +39,11 @@ from hub.services.hub_identity import (
     open_keystore,
 )
 from hub.services.reminder_mail import open_mailer
+from hub.services.users import add_user
 from hub.storage import migrate
 from hub.storage.db import Database, open_database
 from hub.storage.models import Case, Creditor, ThreadEntry
+from hub.web.app import init_app
 
 Say = Callable[[str], None]
 
@@ -54,21 +59,34 @@ class DemoReport:
     plaintext_leaks: list[str] = field(default_factory=list)
 
 
-def _write_config(root: Path, secrets: dict[str, Path], signing: list[str], smtp_port: int) -> Path:
+def _free_port(preferred: int) -> int:
+    """``preferred`` if nothing listens there, else any free port on 127.0.0.1."""
+    for candidate in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
+
+
+def _write_config(
+    root: Path, secrets: dict[str, Path], signing: list[str], smtp_port: int, web_port: int
+) -> Path:
+    sections = config_sections(secrets)
+    sections["web"] += ['host = "127.0.0.1"', f"port = {web_port}"]
     lines = [
         "# written by `hub demo`: the embedded default with a local SMTP relay",
         "[hub]",
         f'name = "{HUB_NAME}"',
         f'data_dir = "{root}"',
+        f'base_url = "http://127.0.0.1:{web_port}"',
         "",
         "[database]",
         f'url = "sqlite+aiosqlite:///{root / "hub.db"}"',
         "",
-        *(
-            line
-            for section, entries in config_sections(secrets).items()
-            for line in (f"[{section}]", *entries, "")
-        ),
+        *(line for section, entries in sections.items() for line in (f"[{section}]", *entries, "")),
         "[smtp]",
         'host = "127.0.0.1"',
         f"port = {smtp_port}",
@@ -236,7 +254,52 @@ def _prepare(root: Path, say: Say) -> tuple[dict[str, Path], list[str]]:
     return secrets, signing
 
 
-async def run_demo(root: Path, say: Say) -> DemoReport:
+DEMO_USERS = (
+    ("collector", Role.COLLECTOR, None, "collector@hub.example.com"),
+    ("auditor", Role.AUDITOR, None, "auditor@hub.example.com"),
+    ("brightwater", Role.CREDITOR, "BRIGHT", "staff@brightwater.example.com"),
+)
+
+
+async def _create_users(database: Database, say: Say) -> None:
+    say("web logins (one-time passwords; the first login asks for a new one and a TOTP app):")
+    for username, role, creditor, email in DEMO_USERS:
+        _id, password = await add_user(
+            database,
+            username=username,
+            email=email,
+            role=role,
+            creditor_code=creditor,
+            password=None,
+            actor="system:demo",
+        )
+        say(f"   {role.value:<9} {username:<12} {password}")
+
+
+async def _serve(database: Database, settings: Settings, say: Say) -> None:
+    """Serve the web pages and keep the relay running until interrupted."""
+    app = init_app(settings, database)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.web.host, settings.web.port)
+    await site.start()
+    amelia = next(d for d in data.DEBTORS if not d.key)
+    say(f"the hub's web pages: {settings.hub.base_url}/  (Ctrl-C ends the demo)")
+    say(
+        f"the debtor portal: open the link in {amelia.name}'s mail under mailboxes/, "
+        f"then give reference {amelia.reference} and postal code {amelia.postal_code}"
+    )
+    stop = asyncio.Event()
+    relay = asyncio.create_task(run_relay(settings, database, stop, "demo-relay"))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        stop.set()
+        await relay
+        await runner.cleanup()
+
+
+async def run_demo(root: Path, say: Say, *, serve: bool = False) -> DemoReport:
     root = await asyncio.to_thread(root.resolve)
     secrets, signing = await asyncio.to_thread(_prepare, root, say)
     report = DemoReport(data_dir=root)
@@ -245,7 +308,8 @@ async def run_demo(root: Path, say: Say) -> DemoReport:
     server, port = await start_sink(root / "mailboxes", deliveries)
     say(f"started the local SMTP relay (aiosmtpd) on 127.0.0.1:{port}")
     try:
-        config = await asyncio.to_thread(_write_config, root, secrets, signing, port)
+        web_port = await asyncio.to_thread(_free_port, 8080)
+        config = await asyncio.to_thread(_write_config, root, secrets, signing, port, web_port)
         settings = load_settings(config, environ={})
         database = open_database(settings)
         try:
@@ -262,23 +326,26 @@ async def run_demo(root: Path, say: Say) -> DemoReport:
                 f"{report.imported} cases of {creditors} creditors: "
                 + ", ".join(f"{n} {state}" for state, n in sorted(report.states.items()))
             )
+            while not deliveries.empty():
+                report.delivered.append(deliveries.get_nowait())
+            hub_cert = root / "signing" / "smime-cert.pem"
+            for delivered in report.delivered:
+                await _narrate_delivery(machines, delivered, hub_cert, say)
+            await _create_users(database, say)
+            report.plaintext_leaks = await asyncio.to_thread(_plaintext_leaks, root / "hub.db")
+            if report.plaintext_leaks:
+                say(
+                    "WARNING: found personal data in clear in the database: "
+                    + ", ".join(report.plaintext_leaks)
+                )
+            else:
+                say("checked the database files: no debtor name, email or street in clear text")
+            say(f"to look around: HUB_CONFIG={config} hub --help")
+            if serve:
+                await _serve(database, settings, say)
         finally:
             await database.close()
-        while not deliveries.empty():
-            report.delivered.append(deliveries.get_nowait())
-        hub_cert = root / "signing" / "smime-cert.pem"
-        for delivered in report.delivered:
-            await _narrate_delivery(machines, delivered, hub_cert, say)
     finally:
         server.close()
         await server.wait_closed()
-    report.plaintext_leaks = await asyncio.to_thread(_plaintext_leaks, root / "hub.db")
-    if report.plaintext_leaks:
-        say(
-            "WARNING: found personal data in clear in the database: "
-            + ", ".join(report.plaintext_leaks)
-        )
-    else:
-        say("checked the database files: no debtor name, email or street in clear text")
-    say(f"to look around: HUB_CONFIG={config} hub --help")
     return report
