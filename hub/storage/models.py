@@ -308,6 +308,7 @@ class InboundMessage(Base):
     __table_args__ = (
         UniqueConstraint("account", "mailbox", "uidvalidity", "uid"),
         Index("ix_inbound_messages_msgid_hash", "message_id", "content_hash"),
+        Index("ix_inbound_messages_state_received", "state", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -87,7 +87,10 @@ class CollectorTask(Base):
     """Something a person must look at: a dispute, hardship, a plan to approve, triage."""
 
     __tablename__ = "collector_tasks"
-    __table_args__ = (Index("ix_collector_tasks_status_kind", "status", "kind"),)
+    __table_args__ = (
+        Index("ix_collector_tasks_status_kind", "status", "kind"),
+        Index("ix_collector_tasks_status_created", "status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
