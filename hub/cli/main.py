@@ -28,6 +28,7 @@ from hub.cli import (
     serve_cmd,
     signing_cmd,
     thread_cmd,
+    train_cmd,
     user_cmd,
     worker_cmd,
 )
@@ -72,6 +73,7 @@ cli.add_command(user_cmd.user)
 cli.add_command(answer_cmd.answer)
 cli.add_command(gdpr_cmd.gdpr)
 cli.add_command(nlp_cmd.nlp)
+cli.add_command(train_cmd.train_command)
 
 
 def main() -> None:
