@@ -140,3 +140,50 @@ async def test_process_pool_keeps_the_event_loop_free() -> None:
         task.cancel()
     assert [r.intent for r in results] == [intent for _, _, intent in CLEAR]
     assert ticks > 10  # the loop kept running while the worker loaded models and classified
+
+
+def test_cli_odd_inputs_get_a_clear_answer() -> None:
+    """Empty, 1 MB, binary garbage (replacement characters, lone surrogates, raw non-UTF-8 bytes)
+    and languages the models do not know: `other`, a low confidence, a suggestion, never a crash."""
+    import random
+
+    garbage = random.Random(0).randbytes(20_000)
+    big = ("Hello, I will pay the rest of it next Friday. " * 25_000)[:1_000_000]
+    records = {
+        "empty": "",
+        "replaced": garbage.decode("utf-8", "replace"),
+        "surrogates": garbage.decode("utf-8", "surrogateescape"),
+        "fr": "Bonjour, je ne comprends pas pourquoi je reçois cette lettre. J'ai déjà payé.",
+        "zh": "您好，我不明白这封信是什么意思。我已经付款了，请查看您的记录。",
+        "big": big,
+    }
+    lines = [
+        json.dumps({"id": k, "text": v, "received": "2025-06-11T10:30:00+02:00"}).encode()
+        for k, v in records.items()
+    ]
+    # a line whose bytes are not UTF-8 at all (inside the JSON string)
+    lines.append(b'{"id": "raw", "text": "' + bytes(range(0x80, 0xFF)) + b'"}')
+    hub = Path(sys.executable).with_name("hub")
+    proc = subprocess.run(
+        [str(hub), "classify"], input=b"\n".join(lines) + b"\n", capture_output=True, timeout=180,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = {r["id"]: r for r in map(json.loads, proc.stdout.decode("utf-8").splitlines())}
+    assert set(out) == {*records, "raw"}
+    for reply_id, result in out.items():
+        assert "error" not in result, reply_id
+        assert set(result["scores"]) == {
+            "dispute", "payment_promise", "installment_request", "other",
+        }  # fmt: skip
+        assert isinstance(result["spans"], dict)
+        assert 0.0 <= result["confidence"] <= 1.0
+        if reply_id == "big":
+            continue
+        assert result["intent"] == "other", reply_id
+        assert result["lang"] == "other", reply_id
+        assert result["is_suggestion"] is True, reply_id
+        assert result["confidence"] <= 0.25, reply_id
+    assert out["big"]["lang"] == "en" and out["big"]["intent"] == "payment_promise"
+    start, end = out["big"]["spans"]["date"]
+    assert big[start:end] == "next Friday"

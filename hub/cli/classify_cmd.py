@@ -1,7 +1,8 @@
 """``hub classify``: JSON lines in (id, text, received?, claim?), one JSON line out per input.
 
-A bad input line gives an error line for that id (or line number) and processing goes on. Runs the
-classifier in this process (the CLI has no event loop to protect); the service uses hub.nlp.pool.
+Input that is not UTF-8 is decoded with replacement characters. A bad input line gives an error
+line for that id (or line number) and processing goes on. Runs the classifier in this process
+(the CLI has no event loop to protect); the service uses hub.nlp.pool.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def classify(models_dir: Path | None) -> None:
     """Classify debtor replies read as JSON lines on standard input."""
     classifier = Classifier.load(models_dir)
     out = sys.stdout
-    for number, line in enumerate(sys.stdin, start=1):
+    # bytes, decoded per line: a line that is not UTF-8 is read with replacement characters
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        line = raw.decode("utf-8", "replace")
         if not line.strip():
             continue
         reply_id: Any = number

@@ -16,6 +16,10 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 SUPPORTED = ("en", "de", "da")
 _CANDIDATES = ["en", "de", "da", "no", "nn", "sv", "nl", "fr", "es", "it", "pt", "pl", "fi"]
 _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+# What binary data decoded as text looks like: replacement characters, lone surrogates, controls.
+_GARBAGE = re.compile(r"[\ufffd\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_MAX_GARBAGE_SHARE = 0.1
 # Texts too short or too odd to judge fall back to the hint (the case's language) or "other".
 _MIN_LETTERS = 3
 _SHORT = 25
@@ -46,8 +50,13 @@ class LanguageDetector:
 
     def detect(self, text: str, hint: str | None = None) -> LanguageGuess:
         sample = text[:4000]
-        if len(_LETTERS.findall(sample)) < _MIN_LETTERS:
+        letters = len(_LETTERS.findall(sample))
+        if letters < _MIN_LETTERS:
             return LanguageGuess(hint if hint in SUPPORTED else "other", "", 0.0)
+        if len(_GARBAGE.findall(sample)) > _MAX_GARBAGE_SHARE * len(sample):
+            return LanguageGuess("other", "", 0.0)  # binary data, not a language
+        if len(_LATIN.findall(sample)) < letters / 2:
+            return LanguageGuess("other", "", 0.0)  # Chinese, Greek, Cyrillic, Arabic, ...
         raw, probability = self._identifier.classify(sample)
         if raw in ("no", "nb", "nn") and _DANISH_MARKERS.search(sample):
             # Danish and Norwegian Bokmål share most short words; "ikke"/"jeg" plus a Danish-only

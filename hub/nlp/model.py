@@ -23,6 +23,8 @@ from hub.nlp.language import SUPPORTED, LanguageDetector
 INTENTS = ("dispute", "payment_promise", "installment_request", "other")
 # "also" lists a secondary intent when the detail model gives it at least this probability.
 ALSO_THRESHOLD = 0.5
+# A reply in a language the models do not know: "other", every intent equally likely.
+UNKNOWN_CONFIDENCE = 1 / len(INTENTS)
 _CURRENCY_LANG = {"DKK": "da", "EUR": "de", "CHF": "de", "GBP": "en", "USD": "en"}
 
 
@@ -53,6 +55,7 @@ class Classification:
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
             "also": self.also,
             "fields": {**self.fields, "spans": self.spans},
+            "spans": self.spans,
             "model_version": self.model_version,
         }
 
@@ -105,7 +108,15 @@ class Classifier:
         claim = claim or Claim()
         received = received or datetime.now(UTC)
         text = text if isinstance(text, str) else str(text)
+        # lone surrogates (undecodable bytes passed through) cannot be encoded: replace them
+        text = text.encode("utf-8", "replace").decode("utf-8")
         guess = self.detector.detect(text, _CURRENCY_LANG.get(claim.currency or ""))
+        if guess.lang not in SUPPORTED and text.strip():
+            # a language (or binary data) the models were not trained on: say so, do not guess
+            return Classification(
+                "other", UNKNOWN_CONFIDENCE, dict.fromkeys(INTENTS, UNKNOWN_CONFIDENCE), [],
+                "other", {"subtype": None}, {}, self.model_version, True,
+            )  # fmt: skip
         model_lang = self._model_lang(guess.lang, claim)
         normalised = model_text(text, model_lang)
         if not normalised.strip():
