@@ -187,3 +187,11 @@ def test_cli_odd_inputs_get_a_clear_answer() -> None:
     assert out["big"]["lang"] == "en" and out["big"]["intent"] == "payment_promise"
     start, end = out["big"]["spans"]["date"]
     assert big[start:end] == "next Friday"
+
+
+def test_swedish_is_read_by_the_danish_model_but_only_suggested(classifier: Classifier) -> None:
+    text = "Hej, jag betalar 850 kronor på fredag. Med vänliga hälsningar, Anders"
+    result = classifier.classify(text, RECEIVED, Claim(Decimal("850"), "SEK", "R-3"))
+    assert result.language == "other"
+    assert result.intent == "payment_promise"
+    assert result.is_suggestion is True

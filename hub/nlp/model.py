@@ -25,6 +25,7 @@ INTENTS = ("dispute", "payment_promise", "installment_request", "other")
 ALSO_THRESHOLD = 0.5
 # A reply in a language the models do not know: "other", every intent equally likely.
 UNKNOWN_CONFIDENCE = 1 / len(INTENTS)
+_NORDIC = ("no", "nb", "nn", "sv")  # close enough to Danish for its model to read
 _CURRENCY_LANG = {"DKK": "da", "EUR": "de", "CHF": "de", "GBP": "en", "USD": "en"}
 
 
@@ -111,13 +112,17 @@ class Classifier:
         # lone surrogates (undecodable bytes passed through) cannot be encoded: replace them
         text = text.encode("utf-8", "replace").decode("utf-8")
         guess = self.detector.detect(text, _CURRENCY_LANG.get(claim.currency or ""))
-        if guess.lang not in SUPPORTED and text.strip():
+        nordic = guess.raw in _NORDIC and "da" in self.intent_models
+        if guess.lang not in SUPPORTED and text.strip() and not nordic:
             # a language (or binary data) the models were not trained on: say so, do not guess
             return Classification(
                 "other", UNKNOWN_CONFIDENCE, dict.fromkeys(INTENTS, UNKNOWN_CONFIDENCE), [],
                 "other", {"subtype": None}, {}, self.model_version, True,
             )  # fmt: skip
-        model_lang = self._model_lang(guess.lang, claim)
+        # Norwegian and Swedish: read with the Danish model, but only ever as a suggestion
+        model_lang = (
+            "da" if nordic and guess.lang not in SUPPORTED else self._model_lang(guess.lang, claim)
+        )
         normalised = model_text(text, model_lang)
         if not normalised.strip():
             return Classification(
@@ -148,5 +153,5 @@ class Classifier:
             fields=fields,
             spans=spans,
             model_version=self.model_version,
-            is_suggestion=confidence < self.threshold,
+            is_suggestion=confidence < self.threshold or guess.lang not in SUPPORTED,
         )
