@@ -99,7 +99,10 @@ async def test_sigkill_mid_batch_and_dovecot_restart(
             os.killpg(second.pid, signal.SIGKILL)
             raise
     assert second.returncode == 0, err.decode()[-2000:]
-    assert final == {"processed": TOTAL}, final
+    # every reply understood; the record step routes them (no case exists: triage) and the
+    # SIGTERM lets it finish what was processed
+    assert set(final) <= {"processed", "triage"}, final
+    assert await _states(database) == {"triage": TOTAL}
     async with database.transaction() as session:
         ids = list((await session.scalars(select(InboundMessage.message_id))).all())
         checkpoint = (await session.execute(select(ImapCheckpoint))).scalar_one()
