@@ -15,10 +15,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from dovecot import Dovecot
+from dovecot import PASSWORD, Dovecot
 
 from hub.config import Settings, load_settings
 from hub.crypto.at_rest import Keyring, generate_key
+from hub.demo.dovecot import DovecotMissingError
 from hub.storage import migrate
 from hub.storage.db import Database, open_database
 
@@ -114,8 +115,8 @@ def hub_env(
 def dovecot_server() -> Iterator[Dovecot]:
     """One private Dovecot per test session (IMAP+STARTTLS, IMAPS, LMTP on loopback ports)."""
     try:
-        server = Dovecot.create()
-    except RuntimeError as exc:
+        server = Dovecot.create(password=PASSWORD, prefix="hub-test")
+    except DovecotMissingError as exc:
         pytest.fail(str(exc))
     try:
         yield server

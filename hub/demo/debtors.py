@@ -186,6 +186,25 @@ def _open_pgp(machine: DebtorMachine, message: EmailMessage) -> tuple[EmailMessa
     return _parse(done.stdout), signature
 
 
+def encrypt_and_sign(machine: DebtorMachine, data: bytes, recipient: str) -> bytes:
+    """``gpg --encrypt --sign`` in the debtor's home: to ``recipient``'s key (learnt from an
+    Autocrypt header, so untrusted: the debtor's client trusts it for this message), signed with
+    the debtor's own key; ASCII-armored."""
+    done = _gpg(
+        machine.gnupg_home,
+        "--pinentry-mode", "loopback", "--passphrase", "",
+        "--trust-model", "always",
+        "--armor", "--encrypt", "--sign",
+        "--local-user", machine.debtor.email,
+        "--recipient", recipient,
+        data=data,
+    )  # fmt: skip
+    status = done.stderr.decode("utf-8", "replace")
+    if done.returncode != 0 or "END_ENCRYPTION" not in status or "SIG_CREATED" not in status:
+        raise RuntimeError(f"gpg could not encrypt and sign the reply: {status[-300:]!r}")
+    return done.stdout
+
+
 def _openssl(*args: str, data: bytes) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         ["openssl", "cms", *args], input=data, capture_output=True, timeout=60, check=False

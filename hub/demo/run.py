@@ -22,8 +22,10 @@ from sqlalchemy import func, select
 from hub.config import Settings, load_settings
 from hub.crypto.pgp import PgpKeystore
 from hub.demo import data
-from hub.demo.debtors import DebtorMachine, read_mail, set_up_machine
+from hub.demo.debtors import DebtorMachine, ReadMail, read_mail, set_up_machine
 from hub.demo.mail_sink import Delivered, start_sink
+from hub.demo.replies import Reminder, gist
+from hub.demo.reply_loop import ReplyReport, imap_section, reminder_of, run_replies, start_inbox
 from hub.outbound.relay import relay_once, run_relay
 from hub.security.roles import Role
 from hub.security.secret_files import config_sections, generate_secret_files, write_secret
@@ -39,10 +41,11 @@ from hub.services.hub_identity import (
     open_keystore,
 )
 from hub.services.reminder_mail import open_mailer
+from hub.services.thread_listing import read_thread
 from hub.services.users import add_user
 from hub.storage import migrate
 from hub.storage.db import Database, open_database
-from hub.storage.models import Case, Creditor, ThreadEntry
+from hub.storage.models import Case, Creditor
 from hub.web.app import init_app
 
 Say = Callable[[str], None]
@@ -57,6 +60,7 @@ class DemoReport:
     states: Counter[str] = field(default_factory=Counter)
     delivered: list[Delivered] = field(default_factory=list)
     plaintext_leaks: list[str] = field(default_factory=list)
+    replies: ReplyReport | None = None
 
 
 def _free_port(preferred: int) -> int:
@@ -72,7 +76,12 @@ def _free_port(preferred: int) -> int:
 
 
 def _write_config(
-    root: Path, secrets: dict[str, Path], signing: list[str], smtp_port: int, web_port: int
+    root: Path,
+    secrets: dict[str, Path],
+    signing: list[str],
+    smtp_port: int,
+    web_port: int,
+    imap: list[str],
 ) -> Path:
     sections = config_sections(secrets)
     sections["web"] += ['host = "127.0.0.1"', f"port = {web_port}"]
@@ -94,6 +103,7 @@ def _write_config(
         f'from_address = "{FROM_ADDRESS}"',
         'reply_domain = "reply.hub.example.com"',
         "",
+        *imap,
         *signing,
     ]
     path = root / "hub.toml"
@@ -163,20 +173,23 @@ async def _send_reminders(database: Database, settings: Settings, say: Say) -> N
     say(f"outbox relay: {counts}")
 
 
+THREAD_FACTS = ("level", "protection", "source", "message_kind", "route_rule", "intent")
+
+
 async def _show_thread(database: Database, reference: str, say: Say) -> None:
-    async with database.sessions() as session:
-        case = (await session.execute(select(Case).where(Case.reference == reference))).scalar_one()
-        entries = (
-            await session.execute(
-                select(ThreadEntry).where(ThreadEntry.case_id == case.id).order_by(ThreadEntry.seq)
-            )
-        ).scalars()
-        say(f"the thread of case {reference} (state {case.state}, level {case.dunning_level}):")
-        for entry in entries:
-            facts = ", ".join(
-                f"{k}={entry.meta[k]}" for k in ("level", "protection", "source") if k in entry.meta
-            )
-            say(f"   #{entry.seq} {entry.kind} by {entry.actor}" + (f" ({facts})" if facts else ""))
+    listing = await read_thread(database, reference, creditor_code=None, actor="system:demo")
+    say(f"the thread of case {reference} (state {listing.state}):")
+    for entry in listing.entries:
+        meta = entry.meta
+        facts = [f"{k}={meta[k]}" for k in THREAD_FACTS if meta.get(k) is not None]
+        if "from_state" in meta:
+            facts.append(f"{meta['from_state']}->{meta['to_state']}")
+        say(
+            f"   #{entry.seq} {entry.kind} by {entry.actor}"
+            + (f" ({', '.join(facts)})" if facts else "")
+        )
+        if entry.reply_text:
+            say(f"      {gist(entry.reply_text)[:90]!r}")
 
 
 async def _case_states(database: Database) -> Counter[str]:
@@ -187,11 +200,11 @@ async def _case_states(database: Database) -> Counter[str]:
 
 async def _narrate_delivery(
     machines: dict[str, DebtorMachine], delivered: Delivered, hub_cert: Path, say: Say
-) -> None:
+) -> ReadMail | None:
     machine = machines.get(delivered.recipient)
     if machine is None:
         say(f"mail to an unknown demo address arrived ({len(delivered.data)} bytes)")
-        return
+        return None
     mail = await asyncio.to_thread(read_mail, machine, delivered.data, hub_cert)
     first = next((line for line in mail.text.splitlines() if line.strip()), "")
     say(
@@ -199,6 +212,7 @@ async def _narrate_delivery(
         f"{mail.signature}; outer subject {mail.outer_subject!r}"
     )
     say(f"   opened: {mail.subject!r}: {first[:90]}")
+    return mail
 
 
 def _plaintext_leaks(db_path: Path) -> list[str]:
@@ -307,9 +321,18 @@ async def run_demo(root: Path, say: Say, *, serve: bool = False) -> DemoReport:
     deliveries: asyncio.Queue[Delivered] = asyncio.Queue()
     server, port = await start_sink(root / "mailboxes", deliveries)
     say(f"started the local SMTP relay (aiosmtpd) on 127.0.0.1:{port}")
+    inbox = await asyncio.to_thread(start_inbox, root, say)
     try:
         web_port = await asyncio.to_thread(_free_port, 8080)
-        config = await asyncio.to_thread(_write_config, root, secrets, signing, port, web_port)
+        imap = imap_section(inbox, root) if inbox is not None else []
+        if inbox is not None:
+            say(
+                f"started the hub's private Dovecot (its inbox) on 127.0.0.1:{inbox.imap_port} "
+                f"(IMAP), LMTP on {inbox.lmtp_port}"
+            )
+        config = await asyncio.to_thread(
+            _write_config, root, secrets, signing, port, web_port, imap
+        )
         settings = load_settings(config, environ={})
         database = open_database(settings)
         try:
@@ -321,7 +344,6 @@ async def run_demo(root: Path, say: Say, *, serve: bool = False) -> DemoReport:
             machines = await _give_debtors_keys(database, settings, root, say)
             await _send_reminders(database, settings, say)
             report.states = await _case_states(database)
-            await _show_thread(database, data.DEBTORS[0].reference, say)
             say(
                 f"{report.imported} cases of {creditors} creditors: "
                 + ", ".join(f"{n} {state}" for state, n in sorted(report.states.items()))
@@ -329,8 +351,17 @@ async def run_demo(root: Path, say: Say, *, serve: bool = False) -> DemoReport:
             while not deliveries.empty():
                 report.delivered.append(deliveries.get_nowait())
             hub_cert = root / "signing" / "smime-cert.pem"
+            reminders: dict[str, Reminder] = {}
             for delivered in report.delivered:
-                await _narrate_delivery(machines, delivered, hub_cert, say)
+                mail = await _narrate_delivery(machines, delivered, hub_cert, say)
+                if mail is not None:
+                    reminders[delivered.recipient] = reminder_of(delivered, mail)
+            if inbox is not None:
+                report.replies = await run_replies(
+                    database, settings, inbox, machines, reminders, deliveries, HUB_NAME,
+                    hub_cert, say,
+                )  # fmt: skip
+            await _show_thread(database, data.DEBTORS[0].reference, say)
             await _create_users(database, say)
             report.plaintext_leaks = await asyncio.to_thread(_plaintext_leaks, root / "hub.db")
             if report.plaintext_leaks:
@@ -348,4 +379,6 @@ async def run_demo(root: Path, say: Say, *, serve: bool = False) -> DemoReport:
     finally:
         server.close()
         await server.wait_closed()
+        if inbox is not None:
+            await asyncio.to_thread(inbox.destroy)
     return report
