@@ -23,8 +23,9 @@ from pathlib import Path
 from hub.config import load_settings
 from hub.crypto.at_rest import generate_key
 from hub.services.case_import import import_cases
+from hub.services.case_rows import RowDefaults
 from hub.services.creditors import CreditorData, create_creditor
-from hub.services.csv_rows import COLUMNS, RowDefaults, parse_case_file
+from hub.services.csv_rows import COLUMNS, parse_case_file
 from hub.storage import migrate
 from hub.storage.db import open_database
 

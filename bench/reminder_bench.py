@@ -38,8 +38,9 @@ from hub.crypto.at_rest import generate_key
 from hub.crypto.smime_certs import load_signing_key
 from hub.outbound.compose import compose_reminder, to_bytes
 from hub.services.case_import import import_cases
+from hub.services.case_rows import RowDefaults
 from hub.services.creditors import CreditorData, create_creditor
-from hub.services.csv_rows import RowDefaults, parse_case_file
+from hub.services.csv_rows import parse_case_file
 from hub.services.debtor_keys import add_debtor_key
 from hub.services.dunning import queue_due_reminders
 from hub.services.hub_identity import create_pgp_identity, create_smime_identity, open_keystore

@@ -27,8 +27,9 @@ from sqlalchemy import update
 
 from hub.config import Settings, SigningSection, SmtpSection
 from hub.services.case_import import import_cases
+from hub.services.case_rows import RowDefaults
 from hub.services.creditors import CreditorData, create_creditor
-from hub.services.csv_rows import RowDefaults, parse_case_file
+from hub.services.csv_rows import parse_case_file
 from hub.services.hub_identity import create_pgp_identity, create_smime_identity, open_keystore
 from hub.storage.db import Database
 from hub.storage.models import Creditor

@@ -15,8 +15,10 @@ from hub.config import Settings
 from hub.errors import ImportFileError, UserError
 from hub.services import validation
 from hub.services.case_import import ImportReport, import_cases, name_hash
+from hub.services.case_rows import RowDefaults
 from hub.services.creditors import CreditorData, create_creditor, list_creditors
-from hub.services.csv_rows import ParsedFile, RowDefaults, parse_amount, parse_case_file
+from hub.services.csv_fields import parse_amount
+from hub.services.csv_rows import ParsedFile, parse_case_file
 from hub.storage.db import Database
 from hub.storage.models import Case, Debtor, DebtorEmail, ThreadEntry
 

@@ -13,7 +13,8 @@ from hub.cli.context import EXIT_USER_ERROR, CliContext, pass_context, run
 from hub.errors import UserError
 from hub.services import validation
 from hub.services.case_import import ImportReport, import_cases
-from hub.services.csv_rows import COLUMNS, REQUIRED, RowDefaults, parse_case_file
+from hub.services.case_rows import RowDefaults
+from hub.services.csv_rows import COLUMNS, REQUIRED, parse_case_file
 
 _HELP = f"""Import the cases in the CSV file FILE.
 

@@ -19,7 +19,8 @@ from hub.errors import NotFoundError, UserError
 from hub.security import audit
 from hub.security.roles import Permission, Principal
 from hub.services.case_import import ImportReport, import_cases
-from hub.services.csv_rows import RowDefaults, parse_case_file
+from hub.services.case_rows import RowDefaults
+from hub.services.csv_rows import parse_case_file
 from hub.services.thread import lock_case, next_seq
 from hub.storage.db import Database
 from hub.storage.models import Case, Creditor, ThreadEntry, utcnow

@@ -1,7 +1,7 @@
 """Importing the cases a creditor hands over: validated rows into debtors, cases and threads.
 
 :func:`import_cases` takes a :class:`~hub.services.csv_rows.ParsedFile` (validation is pure
-and lives in :mod:`hub.services.csv_rows`) and stores it:
+and lives in :mod:`hub.services.csv_rows` and :mod:`hub.services.case_rows`) and stores it:
 
 * a file with any invalid row stores nothing, unless ``skip_invalid`` is given;
 * it is idempotent on (creditor, reference): a case already stored is skipped and counted as
@@ -30,8 +30,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from hub.crypto.at_rest import Keyring
 from hub.domain.case_state import CaseState
+from hub.services.case_rows import CaseRow, RowError, normalize_name
 from hub.services.creditors import creditor_ids_by_code
-from hub.services.csv_rows import COLUMNS, CaseRow, ParsedFile, RowError, normalize_name
+from hub.services.csv_rows import COLUMNS, ParsedFile
 from hub.storage.db import Database
 from hub.storage.models import Case, Debtor, DebtorEmail, ThreadEntry
 

@@ -4,7 +4,7 @@ typed payments and every problem out. Pure: no database, no I/O.
 CSV: a header line naming ``reference``, ``amount``, ``currency``, ``booked_date``,
 ``external_id`` and optionally ``text`` (the remittance text, searched for a case reference when
 ``reference`` is empty); comma or semicolon separated, UTF-8. Amounts and dates are read by the
-case importer's own parsers (:mod:`hub.services.csv_rows`), so "1.250,00" and "05.12.2026" mean
+case importer's own parsers (:mod:`hub.services.csv_fields`), so "1.250,00" and "05.12.2026" mean
 the same in both files.
 
 camt.053 (any version: elements are matched by local name): every booked (``Sts`` BOOK) entry
@@ -34,7 +34,8 @@ from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 
 from hub.errors import ImportFileError
 from hub.services import validation
-from hub.services.csv_rows import parse_amount, parse_due_date, sniff_delimiter
+from hub.services.csv_fields import parse_amount, parse_due_date
+from hub.services.csv_file import decode_csv, header_names, sniff_delimiter
 
 CSV_COLUMNS = ("reference", "amount", "currency", "booked_date", "external_id", "text")
 CSV_REQUIRED = frozenset({"reference", "amount", "currency", "booked_date", "external_id"})
@@ -91,18 +92,8 @@ def _clean(value: str | None, limit: int = MAX_TEXT) -> str | None:
 # --- CSV ----------------------------------------------------------------------------------
 
 
-def _decode(data: bytes) -> str:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(f"the file is not UTF-8 (byte {exc.start})") from None
-    if not text.strip():
-        raise ImportFileError("the file is empty")
-    return text
-
-
 def _header(raw: list[str]) -> list[str]:
-    names = [cell.strip().lower().replace(" ", "_").replace("-", "_") for cell in raw]
+    names = header_names(raw)
     unknown = [n or "(empty)" for n in names if n not in CSV_COLUMNS]
     missing = [n for n in CSV_COLUMNS if n in CSV_REQUIRED and n not in names]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -152,7 +143,7 @@ def _csv_row(line: int, cells: dict[str, str], out: ParsedPayments) -> None:
 
 
 def parse_payment_csv(data: bytes) -> ParsedPayments:
-    text = _decode(data)
+    text = decode_csv(data)
     first = text.splitlines()[0]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(first))
     out = ParsedPayments()
