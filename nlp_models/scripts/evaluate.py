@@ -80,9 +80,16 @@ def choose_threshold(scored: list[tuple[float, bool]], target: float) -> dict[st
 
 
 def corpus_version(assets: Path) -> str:
+    """A hash of what made the models: training corpus, configs, steps and the model text."""
+    from hub.nlp import features
+
+    project = assets.parent
     h = hashlib.sha256()
-    for path in sorted(assets.glob("train/*.jsonl")):
-        h.update(path.read_bytes())
+    paths = [*sorted(assets.glob("train/*.jsonl")), *sorted(project.glob("configs/*.cfg"))]
+    paths += [project / "project.yml", Path(features.__file__)]
+    for path in paths:
+        if path.is_file():
+            h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
