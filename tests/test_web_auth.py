@@ -16,6 +16,7 @@ from web_support import (
     add_account,
     client,
     csrf_of,
+    forget_totp,
     get_csrf,
     login,
     seed,
@@ -199,6 +200,7 @@ async def test_sessions_expire_and_are_revoked(settings: Settings, database: Dat
             assert not await reaches_cases(http)
         # absolute expiry
         async with client(base) as http:
+            await forget_totp(database, user_id, secret)
             await login(http, username, secret)
             async with database.transaction() as session:
                 await session.execute(
@@ -209,6 +211,7 @@ async def test_sessions_expire_and_are_revoked(settings: Settings, database: Dat
             assert not await reaches_cases(http)
         # logout: the old cookie is worthless afterwards
         async with client(base) as http:
+            await forget_totp(database, user_id, secret)
             await login(http, username, secret)
             old = http.cookie_jar.filter_cookies(URL(base))["hub_session"].value
             token = await get_csrf(http, "/")
@@ -219,6 +222,7 @@ async def test_sessions_expire_and_are_revoked(settings: Settings, database: Dat
             assert not await reaches_cases(http)
         # admin revocation
         async with client(base) as victim, client(base) as boss:
+            await forget_totp(database, user_id, secret)
             await login(victim, username, secret)
             await login(boss, admin[0], admin[1])
             token = await get_csrf(boss, "/admin/users")
@@ -229,7 +233,9 @@ async def test_sessions_expire_and_are_revoked(settings: Settings, database: Dat
             assert not await reaches_cases(victim)
         # password change ends the other sessions too
         async with client(base) as other, client(base) as http:
+            await forget_totp(database, user_id, secret)
             await login(other, username, secret)
+            await forget_totp(database, user_id, secret)
             await login(http, username, secret)
             token = await get_csrf(http, "/account/password")
             new = "a much better passphrase"
@@ -240,6 +246,7 @@ async def test_sessions_expire_and_are_revoked(settings: Settings, database: Dat
                 assert response.status == 200
             assert not await reaches_cases(other)
             assert not await reaches_cases(http)
+            await forget_totp(database, user_id, secret)
             response = await login(http, username, secret, password=new)
             assert str(response.url) == base + "/"
 

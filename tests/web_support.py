@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from hub.services.case_import import import_cases
 from hub.services.csv_rows import RowDefaults, parse_case_file
 from hub.storage.db import Database
 from hub.storage.models import Attachment, Case, Creditor, ThreadEntry, User
+from hub.storage.models_web import UserSecurity
 from hub.web.app import init_app
 
 PASSWORD = "correct horse battery"
@@ -146,6 +149,32 @@ async def get_csrf(session: aiohttp.ClientSession, path: str) -> str:
         return csrf_of(await response.text())
 
 
+#: the last TOTP time step each test secret logged in with: the hub refuses a code of that
+#: step or an earlier one (replay protection), so the next login must use a later step
+_USED_STEPS: dict[str, int] = {}
+
+
+async def fresh_totp(secret: str) -> str:
+    """A code the hub has not seen for ``secret``: this step's, else the next one's (the hub
+    accepts one step ahead), else wait for the clock to move on."""
+    while True:
+        current = int(time.time()) // 30
+        step = max(current, _USED_STEPS.get(secret, current - 1) + 1)
+        if step <= current + 1:
+            _USED_STEPS[secret] = step
+            return pyotp.TOTP(secret).at(step * 30)
+        await asyncio.sleep(30 - time.time() % 30 + 0.05)
+
+
+async def forget_totp(database: Database, user_id: int, secret: str) -> None:
+    """Let the next login use the current step again (tests that log one user in often)."""
+    async with database.transaction() as session:
+        await session.execute(
+            update(UserSecurity).where(UserSecurity.user_id == user_id).values(totp_last_step=None)
+        )
+    _USED_STEPS.pop(secret, None)
+
+
 async def login(
     session: aiohttp.ClientSession, username: str, secret: str, password: str = PASSWORD
 ) -> aiohttp.ClientResponse:
@@ -157,7 +186,7 @@ async def login(
         if response.status != 200 or "/login/totp" not in str(response.url):
             return response
     async with session.post(
-        "/login/totp", data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_of(html)}
+        "/login/totp", data={"code": await fresh_totp(secret), "csrf_token": csrf_of(html)}
     ) as response:
         await response.read()
         return response

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
+import time
 
 import pyotp
 import segno
@@ -21,10 +23,31 @@ def new_secret() -> str:
 
 
 def verify_code(secret: str, code: str) -> bool:
+    """True for a right code of the current step or a neighbour (no replay check: see
+    :func:`matching_step`, which the login uses)."""
+    return matching_step(secret, code) is not None
+
+
+def matching_step(secret: str, code: str, at: float | None = None) -> int | None:
+    """The time step (RFC 6238, 4.2: Unix time // 30) whose code ``code`` is, or None.
+
+    The current step and ``VALID_WINDOW`` steps either side are tried. The caller refuses a
+    step at or before the last one it accepted for the account (RFC 6238, 5.2: a verifier
+    must not accept the second attempt of the same OTP), so a code seen over a shoulder or
+    in a proxy log is worth nothing once used.
+    """
     code = code.strip().replace(" ", "")
     if not code.isdigit() or len(code) != 6:
-        return False
-    return pyotp.TOTP(secret).verify(code, valid_window=VALID_WINDOW)
+        return None
+    generator = pyotp.TOTP(secret)
+    now = time.time() if at is None else at
+    current = int(now) // generator.interval
+    found = None
+    for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
+        # compare every candidate (constant work whichever matches)
+        if hmac.compare_digest(generator.at(step * generator.interval), code):
+            found = step
+    return found
 
 
 def provisioning_uri(secret: str, username: str, issuer: str = ISSUER) -> str:

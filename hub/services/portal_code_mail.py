@@ -2,8 +2,10 @@
 
 The mail holds the code, its lifetime and the hub's name, nothing about the case or the
 person, so it is sent in clear (no key is needed) and carries no ``References`` or reply
-address. Templates: ``mail/<lang>/portal_code.{subject,txt,html}.j2``, overridable like every
-mail template (:class:`~hub.outbound.render.MailRenderer`).
+address. The code is in the body only, never in the subject, which phones show on a locked
+screen and in notifications (an override that puts it there is refused). Templates:
+``mail/<lang>/portal_code.{subject,txt,html}.j2``, overridable like every mail template
+(:class:`~hub.outbound.render.MailRenderer`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ def render_code_mail(renderer: MailRenderer, mail: PortalCodeMail, hub_name: str
     subject = " ".join(parts["subject"].split())
     if not subject:
         raise TemplateRenderError(f"mail/{mail.language}/{TEMPLATE}.subject.j2: empty subject")
+    if mail.code in subject:
+        # a subject shows on lock screens and in notifications: the code stays in the body
+        raise TemplateRenderError(
+            f"mail/{mail.language}/{TEMPLATE}.subject.j2: the code must not be in the subject"
+        )
+    if mail.code not in parts["txt"]:
+        raise TemplateRenderError(f"mail/{mail.language}/{TEMPLATE}.txt.j2: the code is missing")
     return RenderedMail(
         subject=subject,
         text=parts["txt"].strip("\n") + "\n",

@@ -2,10 +2,12 @@
 
 A login passes two steps. The password (argon2id, checked in a thread) opens a *partial*
 session; a TOTP code or an unused recovery code then replaces it with a full session under a
-new token (so a token seen before the second factor is worth nothing after it). An account
-without TOTP must enrol before it can do anything else. Every failure counts against the
-account and the client address (:mod:`hub.services.login_throttle`), and every outcome is
-written to the audit log.
+new token (so a token seen before the second factor is worth nothing after it). A TOTP code
+works once: the account's last accepted time step is stored and a code of that step or an
+earlier one is refused (RFC 6238, 5.2). An account without TOTP must enrol before it can do
+anything else. Logging out ends every session of the account, on every device. Every
+failure counts against the account and the client address
+(:mod:`hub.services.login_throttle`), and every outcome is written to the audit log.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.errors import UserError
@@ -23,7 +25,13 @@ from hub.security import audit, totp
 from hub.security.passwords import verify_password
 from hub.services import login_throttle
 from hub.services.login_throttle import ThrottlePolicy
-from hub.services.web_sessions import SessionInfo, SessionPolicy, Stage, create_session
+from hub.services.web_sessions import (
+    SessionInfo,
+    SessionPolicy,
+    Stage,
+    create_session,
+    revoke_user_sessions,
+)
 from hub.storage.db import Database
 from hub.storage.models import User, utcnow
 from hub.storage.models_web import RecoveryCode, UserSecurity, WebSession
@@ -168,9 +176,10 @@ async def login_second_factor(
         user = await session.get(User, user_id)
         secret = user.totp_secret if user is not None else None
         method = None
-        if secret and totp.verify_code(secret, code):
+        step = totp.matching_step(secret, code) if secret else None
+        if step is not None and await _claim_step(session, user_id, step):
             method = "totp"
-        elif totp.looks_like_recovery_code(code):
+        elif step is None and totp.looks_like_recovery_code(code):
             used = await session.execute(
                 update(RecoveryCode)
                 .where(
@@ -234,7 +243,8 @@ async def confirm_enrolment(
         raise UserError("no enrolment is in progress for this session")
     now = utcnow()
     user_id = info.principal.user_id
-    if not totp.verify_code(info.pending_totp_secret, code):
+    step = totp.matching_step(info.pending_totp_secret, code)
+    if step is None:
         await _fail(
             database,
             policy.throttle,
@@ -257,7 +267,10 @@ async def confirm_enrolment(
         )
         await _ensure_security_row(session, user_id)
         await session.execute(
-            update(UserSecurity).where(UserSecurity.user_id == user_id).values(totp_enrolled_at=now)
+            update(UserSecurity)
+            .where(UserSecurity.user_id == user_id)
+            # the code that confirmed the enrolment cannot log in again
+            .values(totp_enrolled_at=now, totp_last_step=step)
         )
         token = await _full_session(session, info, policy, remote_addr, now)
         await audit.record(
@@ -272,6 +285,25 @@ async def confirm_enrolment(
     return Enrolment(token=token, recovery_codes=codes)
 
 
+async def _claim_step(session: AsyncSession, user_id: int, step: int) -> bool:
+    """Record ``step`` as the account's last accepted TOTP step, if it is later than the last.
+
+    One conditional UPDATE, so two requests racing with the same code cannot both win: the
+    second finds the step taken (RFC 6238, 5.2) and the code counts as a failed attempt.
+    """
+    await _ensure_security_row(session, user_id)
+    claimed = await session.execute(
+        update(UserSecurity)
+        .where(
+            UserSecurity.user_id == user_id,
+            or_(UserSecurity.totp_last_step.is_(None), UserSecurity.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(claimed, "rowcount", 0) == 1
+
+
 async def _ensure_security_row(session: AsyncSession, user_id: int) -> None:
     exists = await session.scalar(
         select(func.count()).select_from(UserSecurity).where(UserSecurity.user_id == user_id)
@@ -281,9 +313,10 @@ async def _ensure_security_row(session: AsyncSession, user_id: int) -> None:
         await session.flush()
 
 
-async def logout(database: Database, info: SessionInfo, remote_addr: str | None) -> None:
+async def logout(database: Database, info: SessionInfo, remote_addr: str | None) -> int:
+    """End every session of the account (a forgotten one on another device too); how many."""
     async with database.transaction() as session:
-        await session.execute(delete(WebSession).where(WebSession.id == info.session_id))
+        ended = await revoke_user_sessions(session, info.principal.user_id)
         await audit.record(
             session,
             info.principal.actor,
@@ -291,5 +324,6 @@ async def logout(database: Database, info: SessionInfo, remote_addr: str | None)
             "user",
             info.principal.user_id,
             remote_addr,
-            {},
+            {"sessions_ended": ended},
         )
+    return ended

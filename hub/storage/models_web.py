@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.storage.models import Base, BigId, utcnow
@@ -50,6 +50,9 @@ class UserSecurity(Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     password_changed_at: Mapped[datetime | None] = mapped_column()
     totp_enrolled_at: Mapped[datetime | None] = mapped_column()
+    #: the RFC 6238 time step of the last TOTP code accepted: a code of this step or an
+    #: earlier one is refused, so an observed code cannot be replayed within its window
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LoginThrottle(Base):
