@@ -205,6 +205,17 @@ def encrypt_and_sign(machine: DebtorMachine, data: bytes, recipient: str) -> byt
     return done.stdout
 
 
+def stop_agent(machine: DebtorMachine) -> None:
+    """End the gpg-agent the debtor's GnuPG home started (it would outlive the demo)."""
+    if machine.gnupg_home.is_dir():
+        subprocess.run(
+            ["gpgconf", "--homedir", str(short_home(machine.gnupg_home)), "--kill", "gpg-agent"],
+            capture_output=True,
+            timeout=GPG_TIMEOUT,
+            check=False,
+        )
+
+
 def _openssl(*args: str, data: bytes) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         ["openssl", "cms", *args], input=data, capture_output=True, timeout=60, check=False

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from hub.config import Settings, load_settings
 from hub.crypto.pgp import PgpKeystore
 from hub.demo import data
-from hub.demo.debtors import DebtorMachine, ReadMail, read_mail, set_up_machine
+from hub.demo.debtors import DebtorMachine, ReadMail, read_mail, set_up_machine, stop_agent
 from hub.demo.mail_sink import Delivered, start_sink
 from hub.demo.replies import Reminder, gist
 from hub.demo.reply_loop import ReplyReport, imap_section, reminder_of, run_replies, start_inbox
@@ -256,9 +256,15 @@ def _make_signing_identity(root: Path) -> list[str]:
     ]
 
 
+def _gone_is_fine(function: Callable[..., object], path: str, exc: object) -> None:
+    if not (isinstance(exc, tuple) and len(exc) > 1 and isinstance(exc[1], FileNotFoundError)):
+        raise RuntimeError(f"cannot remove the previous demo: {path}")
+
+
 def _prepare(root: Path, say: Say) -> tuple[dict[str, Path], list[str]]:
     if root.exists():
-        shutil.rmtree(root)
+        # a gpg-agent of the previous run may still be removing its sockets
+        shutil.rmtree(root, onerror=_gone_is_fine)
         say(f"removed the previous demo in {root}")
     root.mkdir(parents=True)
     secrets = generate_secret_files(root / "secrets")
@@ -362,6 +368,8 @@ async def run_demo(root: Path, say: Say, *, serve: bool = False) -> DemoReport:
                     hub_cert, say,
                 )  # fmt: skip
             await _show_thread(database, data.DEBTORS[0].reference, say)
+            for machine in machines.values():
+                await asyncio.to_thread(stop_agent, machine)
             await _create_users(database, say)
             report.plaintext_leaks = await asyncio.to_thread(_plaintext_leaks, root / "hub.db")
             if report.plaintext_leaks:
