@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from hub.cli.context import CliContext, pass_context, run
+from hub.cli.signing_cmd import init_signing
 from hub.config import ENV_PREFIX
 from hub.crypto.at_rest import generate_key, parse_keyring_text
 from hub.errors import ConfigError
@@ -147,3 +148,6 @@ def rotate_at_rest_command(ctx: CliContext, batch: int, dry_run: bool) -> None:
         _print_report(reports, dry_run=dry_run)
 
     run(go())
+
+
+keys.add_command(init_signing)

@@ -2,41 +2,61 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
 
 import click
 
-from hub.cli import (
-    answer_cmd,
-    audit_cmd,
-    classify_cmd,
-    creditor_cmd,
-    db_cmd,
-    debtor_cmd,
-    demo_cmd,
-    fetch_cmd,
-    gdpr_cmd,
-    import_cmd,
-    ingest_cmd,
-    inspect_cmd,
-    keys_cmd,
-    nlp_cmd,
-    payments_cmd,
-    remind_cmd,
-    serve_cmd,
-    signing_cmd,
-    thread_cmd,
-    train_cmd,
-    user_cmd,
-    worker_cmd,
-)
 from hub.cli.context import EXIT_USER_ERROR, CliContext
 from hub.errors import UserError
 
+#: every sub-command: name -> (module, attribute). Modules are imported only when their command
+#: runs (or for --help), so `hub db current` does not pay for spaCy, the web app or GnuPG.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "answer": ("hub.cli.answer_cmd", "answer"),
+    "audit": ("hub.cli.audit_cmd", "audit"),
+    "classify": ("hub.cli.classify_cmd", "classify"),
+    "creditor": ("hub.cli.creditor_cmd", "creditor"),
+    "db": ("hub.cli.db_cmd", "db"),
+    "debtor": ("hub.cli.debtor_cmd", "debtor"),
+    "demo": ("hub.cli.demo_cmd", "demo"),
+    "fetch": ("hub.cli.fetch_cmd", "fetch"),
+    "gdpr": ("hub.cli.gdpr_cmd", "gdpr"),
+    "import": ("hub.cli.import_cmd", "import_"),
+    "ingest": ("hub.cli.ingest_cmd", "ingest"),
+    "inspect": ("hub.cli.inspect_cmd", "inspect"),
+    "keys": ("hub.cli.keys_cmd", "keys"),
+    "nlp": ("hub.cli.nlp_cmd", "nlp"),
+    "payments": ("hub.cli.payments_cmd", "payments"),
+    "remind": ("hub.cli.remind_cmd", "remind"),
+    "reminder": ("hub.cli.remind_cmd", "reminder"),
+    "serve": ("hub.cli.serve_cmd", "serve"),
+    "thread": ("hub.cli.thread_cmd", "thread"),
+    "train": ("hub.cli.train_cmd", "train_command"),
+    "user": ("hub.cli.user_cmd", "user"),
+    "worker": ("hub.cli.worker_cmd", "worker"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        command = getattr(importlib.import_module(target[0]), target[1])
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target[0]}.{target[1]} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -49,31 +69,6 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     """The hub: one secure conversation per debt-collection case."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = CliContext(config_path=config_path)
-
-
-cli.add_command(db_cmd.db)
-cli.add_command(keys_cmd.keys)
-cli.add_command(audit_cmd.audit)
-cli.add_command(creditor_cmd.creditor)
-cli.add_command(import_cmd.import_)
-cli.add_command(worker_cmd.worker)
-cli.add_command(fetch_cmd.fetch)
-cli.add_command(classify_cmd.classify)
-cli.add_command(debtor_cmd.debtor)
-cli.add_command(remind_cmd.remind)
-cli.add_command(remind_cmd.reminder)
-keys_cmd.keys.add_command(signing_cmd.init_signing)
-cli.add_command(demo_cmd.demo)
-cli.add_command(inspect_cmd.inspect)
-cli.add_command(ingest_cmd.ingest)
-cli.add_command(payments_cmd.payments)
-cli.add_command(thread_cmd.thread)
-cli.add_command(serve_cmd.serve)
-cli.add_command(user_cmd.user)
-cli.add_command(answer_cmd.answer)
-cli.add_command(gdpr_cmd.gdpr)
-cli.add_command(nlp_cmd.nlp)
-cli.add_command(train_cmd.train_command)
 
 
 def main() -> None:
