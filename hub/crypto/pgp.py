@@ -14,6 +14,10 @@ chose the key. Key listing, filtered export and secret-key import call ``gpg`` d
 gnupg's listing merges user ids of different keys, it cannot pass export filters, and it logs the
 first bytes of imported key material at debug level.
 
+The envelope is :func:`hub.crypto.pgp_mime.pgp_mime_envelope`, running gpg and the checks shared
+with incoming mail are :mod:`hub.crypto.gpg_process`, the agent's life is
+:mod:`hub.crypto.gnupg_home`.
+
 All methods block (they run gpg); the ``a*`` coroutines run them in a worker thread.
 """
 
@@ -24,7 +28,6 @@ import logging
 import os
 import re
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -35,41 +38,25 @@ from types import TracebackType
 import gnupg
 from pydantic import SecretStr
 
-from hub.crypto.errors import CryptoOperationError, CryptoTimeoutError, KeyImportError
-from hub.crypto.gnupg_home import short_home
+from hub.crypto.errors import CryptoOperationError, KeyImportError
+from hub.crypto.gnupg_home import configure_agent, short_home, stop_agent
+from hub.crypto.gpg_process import (
+    COLON_LISTING,
+    check_fingerprint,
+    failure_codes,
+    passphrase_line,
+    run_gpg,
+    short_fingerprint,
+)
 from hub.crypto.mime_parts import canonical_bytes
 from hub.crypto.pgp_keys import PgpKeyInfo, choose_key, parse_colon_listing
+from hub.crypto.pgp_mime import pgp_mime_envelope
 
 log = logging.getLogger(__name__)
 
 #: Larger key files are refused before gpg sees them (a debtor's key is a few KB).
 MAX_KEY_BYTES = 1024 * 1024
-_FINGERPRINT = re.compile(r"^[0-9A-F]{40}$|^[0-9A-F]{64}$")
 _ADDRESS = re.compile(r"^[^\s@|&\"'<>]+@[^\s@|&\"'<>]+$")
-
-
-def _check_fingerprint(fpr: str) -> str:
-    value = fpr.replace(" ", "").upper()
-    if not _FINGERPRINT.match(value):
-        raise CryptoOperationError("an OpenPGP key must be named by its full fingerprint")
-    return value
-
-
-def _failure_lines(stderr: str | None) -> str:
-    """gpg's machine-readable error codes (``ERROR``, ``FAILURE``, ``INV_*``, ...): no key
-    material, no user ids, so they may appear in an exception and a log."""
-    keep = ("ERROR", "FAILURE", "INV_RECP", "INV_SGNR", "BAD_PASSPHRASE", "KEYEXPIRED")
-    codes = [
-        line.removeprefix("[GNUPG:] ")
-        for line in (stderr or "").splitlines()
-        if line.startswith("[GNUPG:] ") and line.split()[1] in keep
-    ]
-    return f" [{'; '.join(codes[:4])}]" if codes else ""
-
-
-def _short(fpr: str) -> str:
-    """The last 16 hex digits: enough to find a key in a log, not a secret anyway."""
-    return fpr[-16:]
 
 
 class PgpKeystore:
@@ -101,45 +88,15 @@ class PgpKeystore:
         # the path gpg sees: short enough for the agent's sockets
         self.home = short_home(home)
         if s2k_count is not None:
-            self._configure_agent(s2k_count)
+            configure_agent(self.home, s2k_count, self._timeout)
         self._gpg = gnupg.GPG(gpgbinary=gpg_binary, gnupghome=str(self.home), encoding="utf-8")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _configure_agent(self, s2k_count: int) -> None:
-        if not 65536 <= s2k_count <= 65011712:
-            raise CryptoOperationError("s2k_count must lie between 65536 and 65011712")
-        conf = self.home / "gpg-agent.conf"
-        wanted = f"s2k-count {s2k_count}\n"
-        if conf.exists() and conf.read_text() == wanted:
-            return
-        conf.write_text(wanted)
-        conf.chmod(0o600)
-        self.close()  # a running agent reads its configuration only when it starts
-
     def close(self) -> None:
         """Stop this home's gpg-agent (it would otherwise outlive the process) and wait, at
         most 3 s, until it has gone."""
-        try:
-            socket = subprocess.run(
-                ["gpgconf", "--homedir", str(self.home), "--list-dirs", "agent-socket"],
-                capture_output=True,
-                text=True,
-                timeout=self._timeout,
-                check=False,
-            ).stdout.strip()
-            subprocess.run(
-                ["gpgconf", "--homedir", str(self.home), "--kill", "gpg-agent"],
-                capture_output=True,
-                timeout=self._timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            log.warning("could not stop the gpg-agent of %s", self.home)
-            return
-        deadline = time.monotonic() + 3.0
-        while socket and os.path.exists(socket) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        stop_agent(self.home, self._timeout)
 
     def __enter__(self) -> PgpKeystore:
         return self
@@ -155,24 +112,7 @@ class PgpKeystore:
     # -- running gpg directly ----------------------------------------------------------------
 
     def _run(self, args: Sequence[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        command = [
-            self._binary,
-            "--homedir",
-            str(self.home),
-            "--batch",
-            "--no-tty",
-            "--status-fd",
-            "2",
-            *args,
-        ]
-        try:
-            return subprocess.run(
-                command, input=stdin, capture_output=True, timeout=self._timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise CryptoTimeoutError(f"gpg did not finish within {self._timeout:.0f} s") from exc
-        except OSError as exc:
-            raise CryptoOperationError(f"cannot run {self._binary}: {exc.strerror}") from exc
+        return run_gpg(self._binary, self.home, args, stdin, timeout=self._timeout)
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -183,13 +123,8 @@ class PgpKeystore:
 
         Each key's ``has_secret`` says whether its secret key is present.
         """
-        names = [_check_fingerprint(f) for f in fingerprints]
-        listing = [
-            "--with-colons",
-            "--fixed-list-mode",
-            "--with-fingerprint",
-            "--with-fingerprint",
-        ]
+        names = [check_fingerprint(f) for f in fingerprints]
+        listing = COLON_LISTING
         secret_run = self._run([*listing, "--list-secret-keys", *names])
         secret_keys = parse_colon_listing(secret_run.stdout.decode("utf-8", "replace"))
         if secret:
@@ -224,7 +159,9 @@ class PgpKeystore:
             if result.count:
                 reason = f"gpg read {result.count} key(s) but imported none"
             raise KeyImportError(f"the key file cannot be imported: {reason}")
-        log.info("imported OpenPGP key(s) %s", ", ".join(_short(f) for f in fingerprints))
+        log.info(
+            "imported OpenPGP key(s) %s", ", ".join(short_fingerprint(f) for f in fingerprints)
+        )
         return tuple(self.list_keys(fingerprints=fingerprints))
 
     def import_secret_key(
@@ -241,9 +178,7 @@ class PgpKeystore:
         args = ["--import"]
         stdin = raw
         if passphrase is not None:
-            secret = passphrase.get_secret_value()
-            if "\n" in secret or "\r" in secret:
-                raise KeyImportError("a key passphrase cannot contain a line break")
+            secret = passphrase_line(passphrase, KeyImportError)
             args = ["--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import"]
             stdin = secret.encode("utf-8") + b"\n" + raw
         done = self._run(args, stdin)
@@ -262,10 +197,13 @@ class PgpKeystore:
                     self.sign_detached(b"hub key check", key.fingerprint, passphrase)
                 except CryptoOperationError as exc:
                     raise KeyImportError(
-                        f"the secret key {_short(key.fingerprint)} was imported but cannot sign "
-                        "(wrong passphrase?)"
+                        f"the secret key {short_fingerprint(key.fingerprint)} was imported but "
+                        "cannot sign (wrong passphrase?)"
                     ) from exc
-        log.info("imported secret OpenPGP key(s) %s", ", ".join(_short(f) for f in fingerprints))
+        log.info(
+            "imported secret OpenPGP key(s) %s",
+            ", ".join(short_fingerprint(f) for f in fingerprints),
+        )
         return tuple(keys)
 
     def key_for_address(self, address: str, now: datetime | None = None) -> PgpKeyInfo | None:
@@ -277,9 +215,9 @@ class PgpKeystore:
         args = ["--export-options", "export-minimal"]
         if armor:
             args.append("--armor")
-        done = self._run([*args, "--export", _check_fingerprint(fingerprint)])
+        done = self._run([*args, "--export", check_fingerprint(fingerprint)])
         if done.returncode != 0 or not done.stdout:
-            raise CryptoOperationError(f"no public key {_short(fingerprint)} to export")
+            raise CryptoOperationError(f"no public key {short_fingerprint(fingerprint)} to export")
         return done.stdout
 
     def export_minimal_key(self, fingerprint: str, address: str) -> bytes:
@@ -299,12 +237,12 @@ class PgpKeystore:
                 "--export-filter",
                 "drop-subkey=usage !~ e || expired -t || revoked -t",
                 "--export",
-                _check_fingerprint(fingerprint),
+                check_fingerprint(fingerprint),
             ]
         )
         if done.returncode != 0 or not done.stdout:
             raise CryptoOperationError(
-                f"key {_short(fingerprint)} cannot be exported for Autocrypt"
+                f"key {short_fingerprint(fingerprint)} cannot be exported for Autocrypt"
             )
         return done.stdout
 
@@ -312,12 +250,7 @@ class PgpKeystore:
 
     @staticmethod
     def _passphrase(passphrase: SecretStr | None) -> str | None:
-        if passphrase is None:
-            return None
-        secret = passphrase.get_secret_value()
-        if "\n" in secret or "\r" in secret:
-            raise CryptoOperationError("a key passphrase cannot contain a line break")
-        return secret
+        return None if passphrase is None else passphrase_line(passphrase)
 
     def encrypt_and_sign(
         self,
@@ -333,9 +266,9 @@ class PgpKeystore:
         Raises :class:`CryptoOperationError` whenever gpg did not produce a signed and
         encrypted message (unknown or unusable recipient, missing secret key, wrong passphrase).
         """
-        recipients = [_check_fingerprint(recipient_fpr)]
-        recipients += [_check_fingerprint(f) for f in also_encrypt_to]
-        signer = _check_fingerprint(signer_fpr)
+        recipients = [check_fingerprint(recipient_fpr)]
+        recipients += [check_fingerprint(f) for f in also_encrypt_to]
+        signer = check_fingerprint(signer_fpr)
         # "--local-user FPR!" and not python-gnupg's "--default-key FPR": with the latter, gpg
         # silently signs with another secret key when FPR has none.
         result = self._gpg.encrypt(
@@ -350,10 +283,10 @@ class PgpKeystore:
         signed = "[GNUPG:] SIG_CREATED " in (result.stderr or "")
         if not result.ok or result.returncode != 0 or not result.data or not signed:
             raise CryptoOperationError(
-                f"gpg could not sign with {_short(signer)} and encrypt to "
-                f"{_short(recipients[0])}: {result.status or 'no output'}"
+                f"gpg could not sign with {short_fingerprint(signer)} and encrypt to "
+                f"{short_fingerprint(recipients[0])}: {result.status or 'no output'}"
                 + (f" ({result.status_detail})" if result.status_detail else "")
-                + _failure_lines(result.stderr)
+                + failure_codes(result.stderr)
             )
         armored: bytes = result.data
         if not armored.startswith(b"-----BEGIN PGP MESSAGE-----"):
@@ -362,7 +295,7 @@ class PgpKeystore:
 
     def sign_detached(self, data: bytes, signer_fpr: str, passphrase: SecretStr | None) -> bytes:
         """An ASCII-armored detached signature over ``data`` (for RFC 3156 multipart/signed)."""
-        signer = _check_fingerprint(signer_fpr)
+        signer = check_fingerprint(signer_fpr)
         result = self._gpg.sign(
             data,
             passphrase=self._passphrase(passphrase),
@@ -371,8 +304,8 @@ class PgpKeystore:
         )
         if not result or result.returncode != 0 or not result.data:
             raise CryptoOperationError(
-                f"gpg could not sign with {_short(signer)}: {result.status or 'no output'}"
-                + _failure_lines(result.stderr)
+                f"gpg could not sign with {short_fingerprint(signer)}: "
+                f"{result.status or 'no output'}" + failure_codes(result.stderr)
             )
         signature: bytes = result.data
         return signature
@@ -442,28 +375,3 @@ class PgpKeystore:
             passphrase,
             also_encrypt_to=also_encrypt_to,
         )
-
-
-def pgp_mime_envelope(armored: bytes) -> EmailMessage:
-    """The RFC 3156 ``multipart/encrypted`` body around an ASCII-armored OpenPGP message."""
-    outer = EmailMessage()
-    outer["Content-Type"] = 'multipart/encrypted; protocol="application/pgp-encrypted"'
-    outer.preamble = "This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)"
-    control = EmailMessage()
-    control.set_content(
-        b"Version: 1\n", maintype="application", subtype="pgp-encrypted", cte="7bit"
-    )
-    control["Content-Description"] = "PGP/MIME version identification"
-    body = EmailMessage()
-    body.set_content(
-        armored,
-        maintype="application",
-        subtype="octet-stream",
-        cte="7bit",
-        disposition="inline",
-        filename="encrypted.asc",
-    )
-    body["Content-Description"] = "OpenPGP encrypted message"
-    outer.attach(control)
-    outer.attach(body)
-    return outer

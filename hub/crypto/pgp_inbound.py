@@ -31,10 +31,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from hub.crypto.errors import CryptoOperationError, CryptoTimeoutError
+from hub.crypto.errors import CryptoOperationError
+from hub.crypto.gpg_process import COLON_LISTING, STATUS_PREFIX, passphrase_line, run_gpg
 from hub.crypto.pgp_keys import PgpKeyInfo, parse_colon_listing
 
-_STATUS = "[GNUPG:] "
 #: Larger messages are refused before gpg sees them.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -106,8 +106,8 @@ class PgpResult:
 def _status_lines(stderr: bytes) -> list[list[str]]:
     lines = []
     for line in stderr.decode("utf-8", "replace").splitlines():
-        if line.startswith(_STATUS):
-            lines.append(line[len(_STATUS) :].split(" "))
+        if line.startswith(STATUS_PREFIX):
+            lines.append(line[len(STATUS_PREFIX) :].split(" "))
     return lines
 
 
@@ -123,43 +123,18 @@ def _run_gpg(
     """Run gpg with status lines on stderr; the passphrase travels through a pipe of its own."""
     if len(stdin) > MAX_MESSAGE_BYTES:
         raise CryptoOperationError("the OpenPGP data is too large")
-    command = [
-        binary,
-        "--homedir",
-        str(home),
-        "--batch",
-        "--no-tty",
-        "--disable-dirmngr",
-        "--no-auto-key-locate",
-        "--status-fd",
-        "2",
-        "--pinentry-mode",
-        "loopback",
-    ]
+    options = ["--disable-dirmngr", "--no-auto-key-locate", "--pinentry-mode", "loopback"]
     read_fd = write_fd = -1
     fds: tuple[int, ...] = ()
     if passphrase is not None:
-        secret = passphrase.get_secret_value()
-        if "\n" in secret or "\r" in secret:
-            raise CryptoOperationError("a key passphrase cannot contain a line break")
+        secret = passphrase_line(passphrase)
         read_fd, write_fd = os.pipe()
         os.write(write_fd, secret.encode("utf-8") + b"\n")  # fits the pipe buffer
         os.close(write_fd)
-        command += ["--passphrase-fd", str(read_fd)]
+        options += ["--passphrase-fd", str(read_fd)]
         fds = (read_fd,)
     try:
-        return subprocess.run(
-            [*command, *args],
-            input=stdin,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-            pass_fds=fds,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise CryptoTimeoutError(f"gpg did not finish within {timeout:.0f} s") from exc
-    except OSError as exc:
-        raise CryptoOperationError(f"cannot run {binary}: {exc.strerror}") from exc
+        return run_gpg(binary, home, args, stdin, timeout=timeout, options=options, pass_fds=fds)
     finally:
         if read_fd >= 0:
             os.close(read_fd)
@@ -300,10 +275,7 @@ def show_keys(home: Path, key_data: bytes, *, binary: str = "gpg") -> list[PgpKe
     done = _run_gpg(
         home,
         [
-            "--with-colons",
-            "--fixed-list-mode",
-            "--with-fingerprint",
-            "--with-fingerprint",
+            *COLON_LISTING,
             "--import-options",
             "show-only",
             "--import",
@@ -321,10 +293,7 @@ def list_public_key(home: Path, fingerprint: str, *, binary: str = "gpg") -> Pgp
     done = _run_gpg(
         home,
         [
-            "--with-colons",
-            "--fixed-list-mode",
-            "--with-fingerprint",
-            "--with-fingerprint",
+            *COLON_LISTING,
             "--list-keys",
             fingerprint,
         ],
