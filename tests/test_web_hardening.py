@@ -20,21 +20,24 @@ from web_support import (
     add_account,
     client,
     csrf_of,
+    fresh_totp,
     get_csrf,
     login,
     seed,
     serve,
     web_settings,
 )
+from yarl import URL
 
 from hub.config import Settings
 from hub.outbound.render import MailRenderer, TemplateRenderError
 from hub.security import totp
 from hub.security.roles import Role
 from hub.services.portal_code_mail import PortalCodeMail, render_code_mail
+from hub.services.users import RESET_MAILS_PER_HOUR
 from hub.storage.db import Database
-from hub.storage.models import AuditEntry
-from hub.storage.models_web import UserSecurity
+from hub.storage.models import AuditEntry, OutboxMessage
+from hub.storage.models_web import UserSecurity, WebSession
 
 # --- 1. TOTP replay -------------------------------------------------------------------------
 
@@ -182,3 +185,160 @@ async def test_the_queued_code_mail_has_no_code_in_its_subject(
     code = code_of(row)
     message = email.message_from_bytes(row.message, policy=email.policy.default)
     assert code not in str(message["Subject"]) and "Portal" in str(message["Subject"])
+
+
+# --- 3. sessions: a new id at each login step, logout and password change end them all ------
+
+
+async def test_each_login_step_gives_a_new_session_id(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings)
+    data = await seed(database, s)
+    username, secret, _ = data.accounts["collector"]
+    async with serve(s, database) as base, client(base) as http:
+        # a planted cookie (session fixation) is never adopted
+        http.cookie_jar.update_cookies({"hub_session": "planted-by-an-attacker"}, URL(base))
+        csrf = await _password_step(http, username)
+        partial = http.cookie_jar.filter_cookies(URL(base))["hub_session"].value
+        assert partial != "planted-by-an-attacker"
+        async with http.post(
+            "/login/totp", data={"code": await fresh_totp(secret), "csrf_token": csrf}
+        ) as response:
+            assert response.status == 200
+        full = http.cookie_jar.filter_cookies(URL(base))["hub_session"].value
+        assert full not in (partial, "planted-by-an-attacker")
+    async with serve(s, database) as base, client(base) as stale:
+        stale.cookie_jar.update_cookies({"hub_session": partial}, URL(base))
+        async with stale.get("/cases", allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"] == "/login"
+
+
+async def test_logout_ends_every_session_of_the_account(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings)
+    data = await seed(database, s)
+    username, secret, user_id = data.accounts["collector"]
+    other_user = data.accounts["creditor"]
+    async with (
+        serve(s, database) as base,
+        client(base) as laptop,
+        client(base) as phone,
+        client(base) as someone,
+    ):
+        await login(laptop, username, secret)
+        await login(phone, username, secret)
+        await login(someone, *other_user[:2])
+        token = await get_csrf(phone, "/")
+        async with phone.post("/logout", data={"csrf_token": token}) as response:
+            assert str(response.url).endswith("/login?logged_out=1")
+        for http, expected in ((laptop, 303), (phone, 303), (someone, 200)):
+            async with http.get("/cases", allow_redirects=False) as response:
+                assert response.status == expected
+    async with database.sessions() as session:
+        left = (await session.scalars(select(WebSession.user_id))).all()
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "logout").order_by(AuditEntry.id.desc())
+        )
+    assert user_id not in left and other_user[2] in left
+    assert entry is not None and entry.details == {"sessions_ended": 2}
+
+
+# --- 4. password reset: same answer, limited mails, old links die ---------------------------
+
+
+async def _forgot(http: object, identifier: str) -> tuple[int, str]:
+    token = await get_csrf(http, "/password/forgot")  # type: ignore[arg-type]
+    async with http.post(  # type: ignore[attr-defined]
+        "/password/forgot", data={"identifier": identifier, "csrf_token": token}
+    ) as response:
+        return response.status, await response.text()
+
+
+def _without_csrf(html: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]+"', "", html)
+
+
+async def _reset_mails(database: Database) -> list[OutboxMessage]:
+    async with database.sessions() as session:
+        rows = await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.idempotency_key.like("password-reset:%"))
+            .order_by(OutboxMessage.id)
+        )
+        return list(rows.all())
+
+
+def _reset_link(row: OutboxMessage) -> str:
+    message = email.message_from_bytes(row.message, policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    found = re.search(r"(/password/reset/[A-Za-z0-9_-]+)", body.get_content())
+    assert found
+    return found.group(1)
+
+
+async def test_password_reset_is_rate_limited_and_old_links_die(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings)
+    data = await seed(database, s)
+    username = data.accounts["creditor"][0]
+    async with serve(s, database) as base, client(base) as http:
+        known = [await _forgot(http, username) for _ in range(5)]
+        unknown = await _forgot(http, "nobody-here")
+        by_mail = await _forgot(http, "nobody@example.org")
+        # the same page whatever the account, however often it is asked
+        pages = {(status, _without_csrf(html)) for status, html in [*known, unknown, by_mail]}
+        assert len(pages) == 1 and next(iter(pages))[0] == 200
+        rows = await _reset_mails(database)
+        assert len(rows) == RESET_MAILS_PER_HOUR == 3
+        # setting the password with one link kills the others
+        first, second = _reset_link(rows[0]), _reset_link(rows[1])
+        token = await get_csrf(http, first)
+        new = "an entirely new passphrase"
+        async with http.post(
+            first, data={"new_password": new, "repeat": new, "csrf_token": token}
+        ) as response:
+            assert response.status == 200 and "Password set" in await response.text()
+        async with http.get(second) as response:
+            assert 'name="new_password"' not in await response.text()
+        token = await get_csrf(http, "/password/forgot")
+        async with http.post(
+            second, data={"new_password": "x" * 20, "repeat": "x" * 20, "csrf_token": token}
+        ) as response:
+            assert response.status == 400
+    async with database.sessions() as session:
+        withheld = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "password.reset_withheld")
+            )
+        ).all()
+    assert len(withheld) == 2
+    assert all("@" not in str(e.details) for e in withheld)
+
+
+async def test_login_answers_alike_for_unknown_names_and_wrong_passwords(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings)
+    data = await seed(database, s)
+    username = data.accounts["collector"][0]
+    timings: dict[str, list[float]] = {"known": [], "unknown": []}
+    pages: set[tuple[int, str]] = set()
+    async with serve(s, database) as base, client(base) as http:
+        for index in range(3):
+            for kind, name in (("known", username), ("unknown", f"ghost{index}")):
+                token = await get_csrf(http, "/login")
+                started = time.perf_counter()
+                async with http.post(
+                    "/login",
+                    data={"username": name, "password": "wrong password!", "csrf_token": token},
+                ) as response:
+                    pages.add((response.status, _without_csrf(await response.text())))
+                timings[kind].append(time.perf_counter() - started)
+    assert len(pages) == 1 and next(iter(pages))[0] == 401
+    known, unknown = sorted(timings["known"])[1], sorted(timings["unknown"])[1]
+    # both run argon2 (a dummy hash for an unknown name): the medians are of one size
+    assert 0.33 < known / unknown < 3.0, (known, unknown)

@@ -2,8 +2,10 @@
 
 Passwords are hashed with argon2id in a thread. A new account gets a one-time initial
 password (or one given by the operator) and must choose its own at first login. A changed or
-reset password ends every session of the account. A password reset is mailed through the
-outbox with a single-use token that expires.
+reset password ends every session of the account and every reset link still outstanding. A
+password reset is mailed through the outbox with a single-use token that expires, and at most
+:data:`RESET_MAILS_PER_HOUR` of them per account (more requests get the same answer and no
+mail, so nobody can flood a user's mailbox through the form).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.config import Settings
@@ -37,6 +39,9 @@ from hub.storage.models import Creditor, User, utcnow
 from hub.storage.models_web import ApiToken, PasswordResetToken, UserSecurity
 
 log = logging.getLogger(__name__)
+
+#: reset mails per account within an hour; further requests are answered alike, not mailed
+RESET_MAILS_PER_HOUR = 3
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,12 @@ async def _set_password(
             exists.must_change_password = False
             exists.password_changed_at = now
         ended = await revoke_user_sessions(session, user_id)
+        # a reset link mailed earlier must not set the password again behind the user's back
+        await session.execute(
+            update(PasswordResetToken)
+            .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None))
+            .values(used_at=now)
+        )
         await audit.record(
             session, actor, action, "user", user_id, remote_addr, {"sessions_ended": ended}
         )
@@ -202,8 +213,23 @@ async def request_password_reset(
                 session, "anonymous", "password.reset_unknown", "user", None, remote_addr, {}
             )
         return
-    token = new_token()
     now = utcnow()
+    async with database.sessions() as session:
+        recent = await session.scalar(
+            select(func.count(PasswordResetToken.id)).where(
+                PasswordResetToken.user_id == user.id,
+                PasswordResetToken.created_at > now - timedelta(hours=1),
+            )
+        )
+    if (recent or 0) >= RESET_MAILS_PER_HOUR:
+        async with database.transaction() as session:
+            await audit.record(
+                session, "anonymous", "password.reset_withheld", "user", user.id, remote_addr,
+                {"reason": "too_many_requests"},
+            )  # fmt: skip
+        log.info("password reset for user id %s withheld: too many requests", user.id)
+        return
+    token = new_token()
     lifetime = timedelta(minutes=settings.web.password_reset_minutes)
     link = f"{settings.hub.base_url.rstrip('/')}/password/reset/{token}"
     message = EmailMessage()
