@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import func, select
 
+from hub.cli.worker_cmd import run_loops, worker_loops
 from hub.config import Settings, load_settings
 from hub.crypto.pgp import PgpKeystore
 from hub.demo import data
@@ -26,7 +27,7 @@ from hub.demo.debtors import DebtorMachine, ReadMail, read_mail, set_up_machine,
 from hub.demo.mail_sink import Delivered, start_sink
 from hub.demo.replies import Reminder, gist
 from hub.demo.reply_loop import ReplyReport, imap_section, reminder_of, run_replies, start_inbox
-from hub.outbound.relay import relay_once, run_relay
+from hub.outbound.relay import relay_once
 from hub.security.roles import Role
 from hub.security.secret_files import config_sections, generate_secret_files, write_secret
 from hub.services.case_import import import_cases
@@ -297,7 +298,7 @@ async def _create_users(database: Database, say: Say) -> None:
 
 
 async def _serve(database: Database, settings: Settings, say: Say) -> None:
-    """Serve the web pages and keep the relay running until interrupted."""
+    """Serve the web pages, with every loop of ``hub worker`` running, until interrupted."""
     app = init_app(settings, database)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -310,12 +311,14 @@ async def _serve(database: Database, settings: Settings, say: Say) -> None:
         f"then give reference {amelia.reference} and postal code {amelia.postal_code}"
     )
     stop = asyncio.Event()
-    relay = asyncio.create_task(run_relay(settings, database, stop, "demo-relay"))
+    loops = worker_loops(settings)
+    say("the worker runs beside it: " + ", ".join(loop.name for loop in loops))
+    worker = asyncio.create_task(run_loops(settings, database, loops, stop, "demo-worker"))
     try:
         await asyncio.Event().wait()
     finally:
         stop.set()
-        await relay
+        await worker
         await runner.cleanup()
 
 
