@@ -3,8 +3,6 @@ attachment downloads and the CSV upload of new cases. Thin: read, call one servi
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from aiohttp import web
 
 from hub.domain.case_state import CaseEvent
@@ -12,6 +10,7 @@ from hub.errors import NotFoundError, UserError
 from hub.security.roles import Permission
 from hub.services import case_actions, case_view
 from hub.web import keys
+from hub.web.downloads import download_headers
 from hub.web.render import render
 
 
@@ -129,18 +128,8 @@ async def download(request: web.Request) -> web.StreamResponse:
         attachment_id,
         request.remote,
     )
-    ascii_name = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in found.filename)
-    return web.Response(
-        body=found.content,
-        # never rendered inline, whatever it claims to be
-        content_type="application/octet-stream",
-        headers={
-            "Content-Disposition": (
-                f'attachment; filename="{ascii_name or "attachment"}"; '
-                f"filename*=UTF-8''{quote(found.filename)}"
-            ),
-        },
-    )
+    # never rendered inline, whatever it claims to be; the stored name is hostile input
+    return web.Response(body=found.content, headers=download_headers(found.filename))
 
 
 async def import_form(request: web.Request) -> web.StreamResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 
@@ -90,9 +90,24 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+#: the queue's own filters: all that ``?back=`` may carry back to the queue
+_BACK_KEYS = frozenset({"intent", "language", "creditor", "age", "page"})
+
+
+def back_query(raw: str) -> str:
+    """The queue's filters from ``?back=``, re-encoded: nothing else, no raw characters.
+
+    ``back`` is whatever the request's URL said, so it is never put into ``Location`` as it
+    is (a CR/LF, a ``#`` or another path would be the client's choice of where we send).
+    """
+    kept = [(k, v[:100]) for k, v in parse_qsl(raw[:1000]) if k in _BACK_KEYS]
+    return urlencode(kept)
+
+
 def _back(request: web.Request, done: str) -> web.HTTPSeeOther:
-    form_query = request.query.get("back", "")
-    return web.HTTPSeeOther(location=f"/triage?{form_query}&{urlencode({'done': done})}")
+    kept = back_query(request.query.get("back", ""))
+    query = f"{kept}&" if kept else ""
+    return web.HTTPSeeOther(location=f"/triage?{query}{urlencode({'done': done})}")
 
 
 async def label(request: web.Request) -> web.StreamResponse:
