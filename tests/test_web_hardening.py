@@ -9,7 +9,7 @@ import email
 import email.policy
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyotp
@@ -37,7 +37,14 @@ from hub.outbound.compose import compose_notice
 from hub.outbound.render import MailRenderer, TemplateRenderError
 from hub.security import totp
 from hub.security.roles import Role
-from hub.services.portal_access import PortalPolicy
+from hub.services.portal_access import (
+    PortalDeniedError,
+    PortalLockedError,
+    PortalPolicy,
+    request_code,
+    verify_code,
+    verify_postal,
+)
 from hub.services.portal_code_mail import PortalCodeMail, render_code_mail
 from hub.services.users import RESET_MAILS_PER_HOUR
 from hub.storage.db import Database
@@ -585,3 +592,27 @@ def test_no_sql_is_built_from_formatted_strings() -> None:
     assert offenders == []
     assert checked >= 1  # the audit log's advisory lock uses text(): the scan saw it
     assert sql_text.search('text(f"SELECT {x}")') and method.search('.execute("a" + b)')
+
+
+# --- 11. the postal-code factor closes for a day after a few wrong answers -----------------
+
+
+async def test_postal_guessing_closes_that_factor_for_a_day_but_not_the_code(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings)
+    case_id = await portal_case(database, s, "P-10", "erika@example.org")
+    policy = PortalPolicy(case_threshold=100, ip_threshold=100, postal_per_day=3)
+    for guess in ("10000", "10001", "10002"):
+        with pytest.raises(PortalDeniedError):
+            await verify_postal(database, policy, case_id, "P-10", guess, None, "192.0.2.1")
+    # the right postal code, from a fresh address, is refused now ...
+    with pytest.raises(PortalLockedError) as locked:
+        await verify_postal(database, policy, case_id, "P-10", POSTAL, None, "192.0.2.2")
+    assert locked.value.until - datetime.now(UTC) > timedelta(hours=23)
+    # ... while the debtor's mailed code still opens the portal
+    secret = b"k" * 32
+    assert await request_code(database, s, secret, policy, case_id, "192.0.2.3")
+    code = code_of((await code_mails(database))[-1])
+    token = await verify_code(database, secret, policy, case_id, code, None, "192.0.2.3")
+    assert token

@@ -12,7 +12,9 @@ So the portal shows nothing of the case until the visitor passes a second factor
 
 Every wrong attempt counts against the case and the client address in the stored throttle
 (:mod:`hub.services.login_throttle`, keys ``portal-case:<id>`` and ``portal-ip:<address>``); a
-locked key refuses even the right answer until the lock ends. Failures say nothing about why.
+locked key refuses even the right answer until the lock ends. Wrong postal codes also count
+per case and day (``portal-postal-day:<id>``): past that limit the postal factor stays closed
+for a day while the mailed code still works for the debtor. Failures say nothing about why.
 Success opens a portal session: a random token in its own cookie, its hash in
 ``portal_sessions`` with the one case it may see, expiring after a short absolute lifetime.
 """
@@ -74,6 +76,10 @@ class PortalPolicy:
     lockout: timedelta = timedelta(minutes=15)
     #: codes mailed per case within the window (more requests are answered but not mailed)
     codes_per_window: int = 3
+    #: wrong reference/postal-code answers per case in a day before that factor closes for a
+    #: day: a postal code has few values (about 1,100 in Denmark), and the short lock-out
+    #: alone would let a stranger holding the reference try every one of them in two days
+    postal_per_day: int = 10
 
     @classmethod
     def from_settings(cls, web: WebSection) -> PortalPolicy:
@@ -104,6 +110,10 @@ def case_key(case_id: int) -> str:
 
 def ip_key(remote_addr: str | None) -> str:
     return f"portal-ip:{remote_addr or 'unknown'}"
+
+
+def postal_day_key(case_id: int) -> str:
+    return f"portal-postal-day:{case_id}"
 
 
 def case_for_token(settings: Settings, token: str) -> int | None:
@@ -140,11 +150,13 @@ def normal_reference(value: str) -> str:
     return "".join(value.split()).casefold()
 
 
-async def _check_lock(database: Database, case_id: int, remote_addr: str | None) -> None:
+async def _check_lock(
+    database: Database, case_id: int, remote_addr: str | None, *more_keys: str
+) -> None:
     now = utcnow()
     async with database.sessions() as session:
         until = await login_throttle.locked_until(
-            session, [case_key(case_id), ip_key(remote_addr)], now
+            session, [case_key(case_id), ip_key(remote_addr), *more_keys], now
         )
     if until is not None:
         async with database.transaction() as session:
@@ -166,6 +178,15 @@ async def _fail(
         locked_ip = await login_throttle.record_failure(
             session, ip_key(remote_addr), policy.ip_threshold, throttle, now
         )
+        if factor == FACTOR_POSTAL:
+            day = timedelta(days=1)
+            daily = ThrottlePolicy(policy.postal_per_day, policy.postal_per_day, day, day)
+            locked_case = (
+                await login_throttle.record_failure(
+                    session, postal_day_key(case_id), policy.postal_per_day, daily, now
+                )
+                or locked_case
+            )
         await audit.record(
             session,
             "anonymous",
@@ -339,7 +360,7 @@ async def verify_postal(
     remote_addr: str | None,
 ) -> str:
     """A portal session's token when reference and postal code both match the case."""
-    await _check_lock(database, case_id, remote_addr)
+    await _check_lock(database, case_id, remote_addr, postal_day_key(case_id))
     async with database.sessions() as session:
         row = (
             await session.execute(
