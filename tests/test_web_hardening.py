@@ -36,6 +36,7 @@ from hub.domain.mail import RenderedMail
 from hub.outbound.compose import compose_notice
 from hub.outbound.render import MailRenderer, TemplateRenderError
 from hub.security import totp
+from hub.security.passwords import verify_password
 from hub.security.roles import Role
 from hub.services.portal_access import (
     PortalDeniedError,
@@ -48,7 +49,7 @@ from hub.services.portal_access import (
 from hub.services.portal_code_mail import PortalCodeMail, render_code_mail
 from hub.services.users import RESET_MAILS_PER_HOUR
 from hub.storage.db import Database
-from hub.storage.models import Attachment, AuditEntry, DebtorEmail, OutboxMessage
+from hub.storage.models import Attachment, AuditEntry, DebtorEmail, OutboxMessage, User
 from hub.storage.models_web import UserSecurity, WebSession
 from hub.web.client import TrustedProxies
 from hub.web.downloads import content_disposition
@@ -616,3 +617,33 @@ async def test_postal_guessing_closes_that_factor_for_a_day_but_not_the_code(
     code = code_of((await code_mails(database))[-1])
     token = await verify_code(database, secret, policy, case_id, code, None, "192.0.2.3")
     assert token
+
+
+# --- 12. the password-change form is no password oracle ------------------------------------
+
+
+async def test_guessing_the_current_password_locks_the_account(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings, lockout_user_threshold=3)
+    data = await seed(database, s)
+    username, secret, _ = data.accounts["collector"]
+    new = "a much better passphrase"
+    async with serve(s, database) as base, client(base) as http:
+        await login(http, username, secret)
+        for guess in ("guess number one", "guess number two", "guess number three", PASSWORD):
+            token = await get_csrf(http, "/account/password")
+            form = {"current": guess, "new_password": new, "repeat": new, "csrf_token": token}
+            async with http.post("/account/password", data=form) as response:
+                assert response.status == 400
+                page = await response.text()
+        assert "too many failed attempts" in page  # even the right one, while locked
+    async with database.sessions() as session:
+        user = await session.scalar(select(User).where(User.username == username))
+        failed = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "password.change_failed")
+            )
+        ).all()
+    assert user is not None and verify_password(user.password_hash, PASSWORD)
+    assert [e.details["locked_account"] for e in failed] == [False, False, True]

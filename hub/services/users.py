@@ -32,7 +32,9 @@ from hub.security.passwords import (
 )
 from hub.security.roles import Principal, Role, Scope
 from hub.security.tokens import new_api_token, new_token, token_hash
+from hub.services import login_throttle
 from hub.services.creditors import creditor_ids_by_code
+from hub.services.login_throttle import ThrottlePolicy
 from hub.services.web_sessions import principal_of, revoke_user_sessions
 from hub.storage.db import Database
 from hub.storage.models import Creditor, User, utcnow
@@ -156,13 +158,38 @@ async def _set_password(
 
 
 async def change_password(
-    database: Database, principal: Principal, current: str, new: str, remote_addr: str | None
+    database: Database,
+    principal: Principal,
+    current: str,
+    new: str,
+    remote_addr: str | None,
+    throttle: ThrottlePolicy | None = None,
 ) -> None:
-    """Change one's own password; every session of the account ends (log in again)."""
+    """Change one's own password; every session of the account ends (log in again).
+
+    With ``throttle``, a wrong current password counts as a failed login of the account, and
+    a locked account cannot change it: whoever took over a session cannot use this form to
+    guess the password at argon2 speed.
+    """
+    key = login_throttle.user_key(principal.username)
+    if throttle is not None:
+        async with database.sessions() as session:
+            until = await login_throttle.locked_until(session, [key], utcnow())
+        if until is not None:
+            raise UserError("too many failed attempts; try again later")
     async with database.sessions() as session:
         user = await session.get(User, principal.user_id)
     ok = user is not None and await asyncio.to_thread(verify_password, user.password_hash, current)
     if not ok:
+        if throttle is not None:
+            async with database.transaction() as session:
+                locked = await login_throttle.record_failure(
+                    session, key, throttle.user_threshold, throttle, utcnow()
+                )
+                await audit.record(
+                    session, principal.actor, "password.change_failed", "user",
+                    principal.user_id, remote_addr, {"locked_account": locked},
+                )  # fmt: skip
         raise UserError("the current password is wrong")
     if new == current:
         raise UserError("the new password must differ from the current one")

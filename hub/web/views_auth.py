@@ -149,6 +149,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
             form.get("current", ""),
             form.get("new_password", ""),
             request.remote,
+            request.app[keys.CONFIG].login_policy.throttle,
         )
     except UserError as exc:
         return render(request, "password.html", {"forced": False, "error": str(exc)}, 400)
