@@ -49,7 +49,14 @@ from hub.services.portal_access import (
 from hub.services.portal_code_mail import PortalCodeMail, render_code_mail
 from hub.services.users import RESET_MAILS_PER_HOUR
 from hub.storage.db import Database
-from hub.storage.models import Attachment, AuditEntry, DebtorEmail, OutboxMessage, User
+from hub.storage.models import (
+    Attachment,
+    AuditEntry,
+    DebtorEmail,
+    OutboxMessage,
+    ThreadEntry,
+    User,
+)
 from hub.storage.models_web import UserSecurity, WebSession
 from hub.web.client import TrustedProxies
 from hub.web.downloads import content_disposition
@@ -647,3 +654,46 @@ async def test_guessing_the_current_password_locks_the_account(
         ).all()
     assert user is not None and verify_password(user.password_hash, PASSWORD)
     assert [e.details["locked_account"] for e in failed] == [False, False, True]
+
+
+# --- 13. object-level checks: an object under another case's URL is not found --------------
+
+
+async def test_objects_are_found_only_under_their_own_case(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings)
+    data = await seed(database, s)
+    async with database.sessions() as session:
+        entry_b = await session.scalar(
+            select(ThreadEntry.id).where(ThreadEntry.case_id == data.case_b).limit(1)
+        )
+    assert entry_b is not None
+    a, b = data.case_a, data.case_b
+    async with serve(s, database) as base, client(base) as http:
+        await login(http, *data.accounts["collector"][:2])
+        async with http.get(f"/cases/{a}/attachments/{data.attachment_b}") as response:
+            assert response.status == 404
+        async with http.get(f"/cases/{b}/attachments/{data.attachment_b}") as response:
+            assert response.status == 200  # the same attachment under its own case
+        token = await get_csrf(http, f"/cases/{a}")
+        for path, form in (
+            (f"/cases/{a}/revert/{entry_b}", {}),
+            (f"/cases/{a}/address/{entry_b}", {}),
+            (f"/cases/{a}/drafts/{entry_b}", {"decision": "discard"}),
+            (f"/cases/{a}/plans/999999", {"decision": "reject"}),
+            (f"/cases/{a}/attachments/x", None),
+        ):
+            if form is None:
+                async with http.get(path) as response:
+                    assert response.status == 404, path
+                continue
+            async with http.post(path, data={**form, "csrf_token": token}) as response:
+                assert response.status == 404, path
+    async with serve(s, database) as base, client(base) as http:
+        await login(http, *data.accounts["creditor"][:2])
+        for path in (f"/cases/{b}", f"/cases/{b}/attachments/{data.attachment_b}"):
+            async with http.get(path) as response:
+                assert response.status == 404, path
+        async with http.get(f"/api/cases/{b}") as response:
+            assert response.status == 404
