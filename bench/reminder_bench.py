@@ -255,15 +255,13 @@ async def _a_plan(
     database: Database, settings: Settings, mailer: ReminderMailer, now: datetime
 ) -> MailPlan:
     """A reminder plan for one plain case (the same path, rolled back)."""
-    from hub.services.dunning import _Pass
-    from hub.services.dunning_facts import DunningSummary
+    from hub.services.dunning_plan import plan_reminder
 
-    work = _Pass(database, settings, mailer, now, True, DunningSummary(dry_run=True))
     async with database.sessions() as session:
-        _c, _p, _l, plan, _w = await work.prepare(session, 1, for_render=True)
+        decision = await plan_reminder(session, settings, database.keyring, 1, now, for_render=True)
         await session.rollback()
-    assert plan is not None
-    return plan
+    assert decision.plan is not None
+    return decision.plan
 
 
 def main() -> None:

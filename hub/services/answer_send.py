@@ -29,30 +29,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from hub.config import Settings
 from hub.domain.answers import AnswerContext, AnswerKind, reply_subject
-from hub.domain.dunning import EncryptionPolicy, policy_from_settings
+from hub.domain.dunning import policy_from_settings
 from hub.domain.mail import NoticeContext, language_or_default
-from hub.errors import ConfigError, NotFoundError, PermanentError, TemporaryError, UserError
-from hub.outbound.outbox import enqueue
-from hub.routing.reply_token import make_bounce_address, reply_token_key
+from hub.errors import ConfigError, PermanentError, TemporaryError, UserError
+from hub.services.case_mail import policy_protection, record_and_queue, thread_message_ids
 from hub.services.debtor_keys import choose_debtor_key
 from hub.services.dunning_facts import case_links, pick_address
 from hub.services.reminder_mail import (
     BuiltMail,
     OutgoingPlan,
-    Protection,
     ReminderMailer,
     earlier_message_ids,
-    protection_for,
 )
-from hub.services.thread import append_entry, next_seq
+from hub.services.thread import append_entry
 from hub.storage.db import Database
-from hub.storage.models import Case, Debtor, DebtorEmail, OutboxMessage, ThreadEntry
+from hub.storage.models import Case, DebtorEmail, ThreadEntry
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +108,6 @@ class AnswerRequest:
     approval: str
     now: datetime
     draft_id: int | None = None
-
-
-async def load_case(session: AsyncSession, case_id: int) -> Case:
-    case = await session.scalar(
-        select(Case)
-        .where(Case.id == case_id)
-        .options(selectinload(Case.creditor), selectinload(Case.debtor).selectinload(Debtor.emails))
-        .execution_options(populate_existing=True)
-    )
-    if case is None:
-        raise NotFoundError(f"no case with id {case_id}")
-    return case
 
 
 async def handled_entries(session: AsyncSession, case_id: int) -> list[ThreadEntry]:
@@ -208,15 +192,6 @@ def answer_context(
     )
 
 
-async def _thread_ids(session: AsyncSession, case_id: int) -> list[str | None]:
-    rows = await session.scalars(
-        select(ThreadEntry.message_id)
-        .where(ThreadEntry.case_id == case_id, ThreadEntry.message_id.is_not(None))
-        .order_by(ThreadEntry.seq)
-    )
-    return list(rows.all())
-
-
 async def _subject_of(session: AsyncSession, case_id: int, message_id: str | None) -> str | None:
     """The subject of the debtor's message on this case (never another case's)."""
     if not message_id:
@@ -257,14 +232,9 @@ async def send_answer(
         return await record_withheld(session, case.id, request, problem or "no_email")
     policy = policy_from_settings((case.creditor.settings or {}).get("dunning"))
     key = await choose_debtor_key(session, database.keyring, case.debtor_id, address, now)
-    protection = protection_for(key)
+    protection = policy_protection(key, policy.encryption)
     if protection is None:
-        if policy.encryption is EncryptionPolicy.REQUIRE_ENCRYPTION:
-            return await record_withheld(session, case.id, request, "no_key")
-        if policy.encryption is EncryptionPolicy.OPPORTUNISTIC:
-            protection = Protection.PLAIN
-        else:
-            protection = Protection.NOTICE
+        return await record_withheld(session, case.id, request, "no_key")
     reply, portal, opt_out = case_links(settings, case.id)
     context = answer_context(
         settings,
@@ -280,7 +250,7 @@ async def send_answer(
         to_addr=address,
         reply_address=reply,
         notice=NoticeContext(context.language, portal, creditor_code=case.creditor.code),
-        references=earlier_message_ids(await _thread_ids(session, case.id)),
+        references=earlier_message_ids(await thread_message_ids(session, case.id)),
         in_reply_to=request.in_reply_to,
         protection=protection,
         key=key,
@@ -315,16 +285,14 @@ async def _store(
     built: BuiltMail,
     address: str,
 ) -> AnswerOutcome:
-    entry = ThreadEntry(
+    queued = await record_and_queue(
+        session,
+        settings,
         case_id=case.id,
-        seq=await next_seq(session, case.id),
         kind=ANSWER_KIND,
         actor=request.actor,
-        occurred_at=request.now,
-        message_id=built.message_id,
-        subject=built.subject,
-        body=built.text,
-        raw_message=built.raw,
+        now=request.now,
+        built=built,
         meta={
             "answer_kind": request.kind.value,
             "protection": built.protection.value,
@@ -335,31 +303,15 @@ async def _store(
             "key_kind": plan.key.kind if plan.key else None,
             "draft_id": request.draft_id,
         },
-    )
-    session.add(entry)
-    await session.flush()
-    row = await enqueue(
-        session,
         idempotency_key=request.key,
-        case_id=case.id,
-        thread_entry_id=entry.id,
-        envelope_from=settings.smtp.from_address,  # replaced below, once the id exists
-        recipients=[address],
-        message_id=built.message_id,
-        message=built.raw,
+        recipient=address,
     )
-    if row.thread_entry_id != entry.id:
+    entry, row = queued.entry, queued.row
+    if queued.duplicate:
         # queued before under the same key (the case lock makes this rare): keep the old one
         await session.delete(entry)
         await session.flush()
         return AnswerOutcome("duplicate", entry_id=row.thread_entry_id, outbox_id=row.id)
-    bounce = make_bounce_address(
-        reply_token_key(settings.security), row.id, settings.smtp.reply_domain
-    )
-    await session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == row.id).values(envelope_from=bounce)
-    )
-    row.envelope_from = bounce
     log.info(
         "answer: case %s %s queued (%s) outbox %s message-id %s",
         case.id,

@@ -49,10 +49,10 @@ from hub.services.answer_send import (
     answer_address,
     answer_context,
     handled_entries,
-    load_case,
     record_withheld,
     send_answer,
 )
+from hub.services.case_mail import load_mail_case
 from hub.services.dunning_facts import case_links
 from hub.services.reminder_mail import ReminderMailer
 from hub.services.thread import append_entry, lock_case
@@ -175,7 +175,7 @@ async def queue_answer(
     )
     async with database.transaction() as session:
         await lock_case(session, case_id)
-        case = await load_case(session, case_id)
+        case = await load_mail_case(session, case_id)
         entries = await handled_entries(session, case_id)
         earlier = next((e for e in entries if e.meta.get("key") == request.key), None)
         if earlier is not None:
@@ -305,7 +305,7 @@ async def approve_answer(
             now=when,
             draft_id=draft.id,
         )
-        case = await load_case(session, draft.case_id)
+        case = await load_mail_case(session, draft.case_id)
         outcome = await send_answer(session, database, settings, mailer, case, request)
         _decided(
             draft,
@@ -371,7 +371,7 @@ async def queue_collector_reply(
     reply_token_key(settings.security)
     async with database.transaction() as session:
         await lock_case(session, case_id)
-        case = await load_case(session, case_id)
+        case = await load_mail_case(session, case_id)
         in_reply_to = await latest_inbound_message_id(session, case_id)
         digest = hashlib.sha256(f"{collector}\n{now.isoformat()}\n{text}".encode()).hexdigest()
         request = AnswerRequest(
