@@ -32,8 +32,9 @@ from test_no_plaintext_in_dump import assert_no_personal_data, pg_dump, sqlite_f
 
 from hub.config import Settings
 from hub.security.audit import chain_status
+from hub.services.gdpr_archive import safe_name
 from hub.services.gdpr_erase import LegalHoldError, erase_person, personal_needles, scrub
-from hub.services.gdpr_export import export_person, safe_name
+from hub.services.gdpr_export import export_person
 from hub.services.gdpr_scope import NOT_SUBJECT_TABLES, SUBJECT_TABLES
 from hub.storage.db import Database
 from hub.storage.models import (

@@ -8,13 +8,12 @@ and every attachment under a safe file name), ``processing.json`` (the records o
 and ``README.txt``. Names inside the archive are built from ids and sanitised names only, so a
 hostile attachment name cannot escape the archive (no ``/``, ``\\``, ``..`` or control
 characters). The file is written with mode 0600 and the export is audited (who, when, counts,
-the archive's SHA-256; no personal data).
+the archive's SHA-256; no personal data). What each row becomes is :mod:`hub.services.gdpr_rows`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,13 +25,19 @@ from sqlalchemy.orm import selectinload
 
 from hub.security import audit
 from hub.services.gdpr_archive import README, Archive, safe_name, to_json, write_zip
+from hub.services.gdpr_rows import (
+    case_record,
+    classification_record,
+    delivery_record,
+    person_record,
+    understanding,
+)
 from hub.services.gdpr_scope import Scope, collect_scope, find_subject
 from hub.services.processing_records import records_for_case
 from hub.storage.db import Database
 from hub.storage.models import (
     Case,
     Classification,
-    Debtor,
     DebtorKey,
     InboundMessage,
     OutboxMessage,
@@ -54,48 +59,6 @@ class ExportResult:
     sha256: str
 
 
-def _person(debtor: Debtor, code: str, keys: list[DebtorKey]) -> dict[str, Any]:
-    return {
-        "debtor_id": debtor.id,
-        "creditor": code,
-        "creditor_debtor_reference": debtor.external_ref,
-        "name": debtor.name,
-        "street": debtor.street,
-        "postal_code": debtor.postal_code,
-        "city": debtor.city,
-        "country": debtor.country,
-        "phone": debtor.phone,
-        "language": debtor.language,
-        "timezone": debtor.timezone,
-        "created_at": debtor.created_at,
-        "updated_at": debtor.updated_at,
-        "erased_at": debtor.erased_at,
-        "email_addresses": [
-            {
-                "address": e.address,
-                "primary": e.is_primary,
-                "verified": e.verified,
-                "status": e.status,
-                "added_at": e.created_at,
-            }
-            for e in debtor.emails
-        ],
-        "keys": [
-            {
-                "kind": k.kind,
-                "fingerprint": k.fingerprint,
-                "source": k.source,
-                "can_encrypt": k.can_encrypt,
-                "created_at": k.key_created_at,
-                "expires_at": k.expires_at,
-                "revoked": k.revoked,
-                "added_at": k.added_at,
-            }
-            for k in keys
-        ],
-    }
-
-
 async def _cases(session: AsyncSession, cases: list[Case]) -> list[dict[str, Any]]:
     ids = [c.id for c in cases]
     plans = (
@@ -114,76 +77,7 @@ async def _cases(session: AsyncSession, cases: list[Case]) -> list[dict[str, Any
             select(CollectorTask).where(CollectorTask.case_id.in_(ids)).order_by(CollectorTask.id)
         )
     ).all()
-    out = []
-    for c in cases:
-        out.append(
-            {
-                "reference": c.reference,
-                "description": c.description,
-                "claim_amount": c.claim_amount,
-                "currency": c.currency,
-                "fees": c.fees,
-                "paid_amount": c.paid_amount,
-                "due_date": c.due_date,
-                "state": c.state,
-                "dunning_level": c.dunning_level,
-                "paused_until": c.paused_until,
-                "legal_hold": c.legal_hold,
-                "created_at": c.created_at,
-                "closed_at": c.closed_at,
-                "installment_plans": [
-                    {
-                        "status": p.status,
-                        "count": p.count,
-                        "amount_per_installment": p.amount_per_installment,
-                        "frequency": p.frequency,
-                        "start_date": p.start_date,
-                        "proposed_by": p.proposed_by,
-                        "proposed_at": p.proposed_at,
-                        "decided_by": p.decided_by,
-                        "decided_at": p.decided_at,
-                        "facts": p.meta,
-                        "installments": [
-                            {
-                                "seq": i.seq,
-                                "due_date": i.due_date,
-                                "amount": i.amount,
-                                "paid_amount": i.paid_amount,
-                                "status": i.status,
-                            }
-                            for i in p.installments
-                        ],
-                    }
-                    for p in plans
-                    if p.case_id == c.id
-                ],
-                "payments": [
-                    {
-                        "amount": p.amount,
-                        "currency": p.currency,
-                        "booked_at": p.booked_at,
-                        "source": p.source,
-                        "bank_reference": p.external_id,
-                        "remittance_text": p.reference_text,
-                        "facts": p.meta,
-                    }
-                    for p in payments
-                    if p.case_id == c.id
-                ],
-                "tasks": [
-                    {
-                        "kind": t.kind,
-                        "status": t.status,
-                        "reason": t.reason,
-                        "created_at": t.created_at,
-                        "done_at": t.done_at,
-                    }
-                    for t in tasks
-                    if t.case_id == c.id
-                ],
-            }
-        )
-    return out
+    return [case_record(c, plans, payments, tasks) for c in cases]
 
 
 async def _thread(
@@ -235,19 +129,7 @@ async def _thread(
             "body": e.body,
             "facts": e.meta,
             "classifications": [
-                {
-                    "intent": c.intent,
-                    "subtype": c.subtype,
-                    "confidence": c.confidence,
-                    "language": c.language,
-                    "fields": c.fields,
-                    "model_version": c.model_version,
-                    "suggestion": c.is_suggestion,
-                    "corrected_intent": c.corrected_intent,
-                    "at": c.created_at,
-                }
-                for c in classes
-                if c.thread_entry_id == e.id
+                classification_record(c) for c in classes if c.thread_entry_id == e.id
             ],
             "attachments": [],
             "originals": [],
@@ -276,18 +158,10 @@ async def _thread(
                     archive.add(f"{folder}/{e.seq:04d}-received-{row.id}.eml", row.raw)
                 )
                 item["routing"] = row.route
-                item.update(_understanding(row))
+                item.update(understanding(row))
         for out in outbox:
             if out.thread_entry_id == e.id:
-                item.setdefault("delivery", []).append(
-                    {
-                        "state": out.state,
-                        "recipients": out.recipients,
-                        "message_id": out.message_id,
-                        "queued_at": out.created_at,
-                        "sent_at": out.sent_at,
-                    }
-                )
+                item.setdefault("delivery", []).append(delivery_record(out))
                 if out.message:
                     item["originals"].append(
                         archive.add(f"{folder}/{e.seq:04d}-sent-{out.id}.eml", out.message)
@@ -297,21 +171,6 @@ async def _thread(
         if out.thread_entry_id not in ids and out.message:
             archive.add(f"{folder}/outbox-{out.id}.eml", out.message)
     return {"reference": case.reference, "entries": items}
-
-
-def _understanding(row: InboundMessage) -> dict[str, Any]:
-    """What the inbound stages found (``analysis``, and the sealed ``understood`` JSON)."""
-    found: dict[str, Any] = {}
-    analysis = getattr(row, "analysis", None)
-    if analysis is not None:
-        found["analysis"] = analysis
-    understood = getattr(row, "understood", None)
-    if understood:
-        try:
-            found["understood"] = json.loads(understood)
-        except ValueError:
-            found["understood"] = bytes(understood).decode("utf-8", "replace")
-    return found
 
 
 async def _unrouted(session: AsyncSession, scope: Scope, archive: Archive) -> None:
@@ -326,7 +185,7 @@ async def _unrouted(session: AsyncSession, scope: Scope, archive: Archive) -> No
     for row in rows:
         if row.raw:
             archive.add(f"originals/unrouted/inbound-{row.id}.eml", row.raw)
-        found = _understanding(row)
+        found = understanding(row)
         if found or row.route:
             archive.add(
                 f"originals/unrouted/inbound-{row.id}.json",
@@ -372,7 +231,7 @@ async def export_person(
                 )
             ).all()
         )
-        archive.add("person.json", to_json(_person(debtor, scope.creditor_code, keys)))
+        archive.add("person.json", to_json(person_record(debtor, scope.creditor_code, keys)))
         archive.add("cases.json", to_json(await _cases(session, cases)))
         processing = {}
         for case in cases:
