@@ -46,6 +46,7 @@ from hub.services.portal_access import (
     verify_code,
     verify_postal,
 )
+from hub.services.portal_actions import PortalInputError, checked_upload
 from hub.services.portal_code_mail import PortalCodeMail, render_code_mail
 from hub.services.users import RESET_MAILS_PER_HOUR
 from hub.storage.db import Database
@@ -697,3 +698,37 @@ async def test_objects_are_found_only_under_their_own_case(
                 assert response.status == 404, path
         async with http.get(f"/api/cases/{b}") as response:
             assert response.status == 404
+
+
+# --- 14. confirmations come from the hub's redirects only ----------------------------------
+
+
+async def test_a_link_cannot_put_text_into_the_confirmation_box(
+    settings: Settings, database: Database
+) -> None:
+    s = web_settings(settings)
+    data = await seed(database, s)
+    spoof = "Your session expired: call +45 1234 5678"
+    async with serve(s, database) as base, client(base) as http:
+        await login(http, *data.accounts["collector"][:2])
+        for path in ("/triage", f"/cases/{data.case_a}"):
+            for params in ({"done": spoof}, {"done": spoof, "ds": "AAAAAAAAAAAAAAAAAAAAAA"}):
+                async with http.get(path, params=params) as response:
+                    assert response.status == 200
+                    html = await response.text()
+                    assert "Your session expired" not in html and 'id="message"' not in html
+    # (the hub's own signed confirmations still show: test_web_collector's triage test)
+
+
+def test_portal_uploads_keep_no_path_and_must_be_what_they_claim() -> None:
+    upload = checked_upload("../../etc/x\r\n\u202e.pdf", "application/pdf", b"%PDF-1.7\n")
+    assert "/" not in upload.filename and "\r" not in upload.filename
+    assert "\u202e" not in upload.filename and upload.filename.endswith(".pdf")
+    for kind, content in (
+        ("text/html", b"<script>alert(1)</script>"),
+        ("application/pdf", b"<html><script>alert(1)</script>"),
+        ("image/png", b"GIF89a"),
+        ("text/plain", b"\x00\x01binary"),
+    ):
+        with pytest.raises(PortalInputError):
+            checked_upload("x", kind, content)

@@ -18,6 +18,7 @@ from hub.security.roles import Permission
 from hub.services import case_decisions, case_view, creditor_report
 from hub.services.reminder_mail import ReminderMailer
 from hub.web import keys
+from hub.web.flash import flash_message
 from hub.web.mailer import MAILER
 from hub.web.render import render
 from hub.web.views_cases import case_id_of
@@ -69,7 +70,7 @@ async def case_page(request: web.Request) -> web.StreamResponse:
             "E": CaseEvent,
             "bench": bench,
             "frequencies": FREQUENCIES,
-            "message": request.query.get("done") or None,
+            "message": flash_message(request),
         },
     )
 

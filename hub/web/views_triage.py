@@ -9,6 +9,7 @@ from aiohttp import web
 from hub.errors import NotFoundError, UserError
 from hub.services import triage, triage_actions
 from hub.web import keys
+from hub.web.flash import flash_message, flash_query
 from hub.web.render import render
 
 #: one key per label (``accesskey``): the browser's modifier plus this key presses the button
@@ -80,7 +81,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
             "intents": sorted({i for i, _ in triage.LABELS}),
             "ages": AGES,
             "query": urlencode(query),
-            "message": request.query.get("done") or None,
+            "message": flash_message(request),
         },
     )
 
@@ -107,7 +108,7 @@ def back_query(raw: str) -> str:
 def _back(request: web.Request, done: str) -> web.HTTPSeeOther:
     kept = back_query(request.query.get("back", ""))
     query = f"{kept}&" if kept else ""
-    return web.HTTPSeeOther(location=f"/triage?{query}{urlencode({'done': done})}")
+    return web.HTTPSeeOther(location=f"/triage?{query}{flash_query(request, done)}")
 
 
 async def label(request: web.Request) -> web.StreamResponse:
