@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
@@ -33,6 +32,7 @@ from pydantic import SecretStr
 from hub.config import Settings
 from hub.crypto.autocrypt import autocrypt_header
 from hub.crypto.errors import CertificateError, CryptoOperationError
+from hub.crypto.gpg_process import run_gpg
 from hub.crypto.pgp import PgpKeystore
 from hub.crypto.smime_certs import SigningKey, load_certificate, load_signing_key
 from hub.errors import ConfigError
@@ -146,22 +146,13 @@ def load_identity(settings: Settings) -> HubIdentity:
 
 
 def _gpg(home: Path, args: list[str], passphrase: str) -> str:
-    command = [
+    done = run_gpg(
         "gpg",
-        "--homedir",
-        str(home),
-        "--batch",
-        "--no-tty",
-        "--status-fd",
-        "2",
-        "--pinentry-mode",
-        "loopback",
-        "--passphrase-fd",
-        "0",
-        *args,
-    ]
-    done = subprocess.run(
-        command, input=passphrase.encode() + b"\n", capture_output=True, timeout=120, check=False
+        home,
+        args,
+        passphrase.encode() + b"\n",
+        timeout=120,
+        options=["--pinentry-mode", "loopback", "--passphrase-fd", "0"],
     )
     if done.returncode != 0:
         raise CryptoOperationError(f"gpg {args[0]} failed (exit status {done.returncode})")
