@@ -17,7 +17,7 @@ from hub.cli.context import CliContext, pass_context, run
 from hub.cli.worker_cmd import WorkerLoop, default_worker_id, run_loops
 from hub.config import Settings
 from hub.inbound.fetch import fetch_once
-from hub.inbound.ingest import ingest_once, process_once, run_fetch_only, run_processor
+from hub.inbound.ingest import ingest_once, ingest_runners, process_once
 from hub.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,10 @@ async def _fetch_pass(settings: Settings, database: Database, worker_id: str) ->
 
 
 def ingest_loops() -> list[WorkerLoop]:
+    fetch_loop, process_loop = ingest_runners()  # the fetcher wakes the processor
     return [
-        WorkerLoop("fetch", run_fetch_only, _fetch_pass),
-        WorkerLoop("process", run_processor, process_once),
+        WorkerLoop("fetch", fetch_loop, _fetch_pass),
+        WorkerLoop("process", process_loop, process_once),
     ]
 
 

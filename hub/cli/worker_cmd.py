@@ -24,7 +24,7 @@ import click
 from hub.cli.context import CliContext, pass_context, run
 from hub.config import Settings
 from hub.inbound.fetch import fetch_once
-from hub.inbound.ingest import process_once, run_fetch_only, run_processor
+from hub.inbound.ingest import ingest_runners, process_once
 from hub.outbound.relay import relay_once, run_relay
 from hub.services.dunning_loop import dunning_once, run_dunning
 from hub.services.promises_loop import promises_once, run_promises
@@ -62,9 +62,10 @@ def worker_loops(settings: Settings | None = None) -> list[WorkerLoop]:
     """The loops ``hub worker`` runs, in start order (``fetch`` and ``process`` when [imap]
     enabled = true)."""
     # the fetch loop only stores; the process loop runs the inbound stages (a process pool)
+    fetch_loop, process_loop = ingest_runners()  # the fetcher wakes the processor
     fetch = [
-        WorkerLoop("fetch", run_fetch_only, _fetch_pass),
-        WorkerLoop("process", run_processor, process_once),
+        WorkerLoop("fetch", fetch_loop, _fetch_pass),
+        WorkerLoop("process", process_loop, process_once),
     ]
     return [
         WorkerLoop("relay", run_relay, _relay_pass),

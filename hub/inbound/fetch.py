@@ -16,7 +16,16 @@ content hash idempotency records the old messages as duplicates, so nothing is s
 nothing is lost. On PostgreSQL a mailbox is worked only under its advisory lock.
 
 :func:`run_fetcher` loops: a pass, then IDLE (or a poll interval) until the server reports news;
-after any network or server failure it reconnects with exponential backoff and full jitter.
+after any network or server failure it reconnects with exponential backoff and full jitter. A
+pass that stored something is followed by another pass at once, not by IDLE: mail delivered
+during a pass is announced (``EXISTS``) in the answers to the pass's own commands, which the
+client does not watch, so IDLE would not report it again (measured: the last messages of a
+delivery waited up to the IDLE timeout). Only a pass that found nothing new ends in IDLE; the
+server reports anything that arrived after that pass's SEARCH when IDLE starts.
+
+No database transaction is open during IMAP I/O: the known UIDs are read in one short
+transaction, the bodies fetched outside any, and the rows written in another; after each write
+``on_stored`` (the process loop's wake-up) is called.
 """
 
 from __future__ import annotations
@@ -92,8 +101,20 @@ async def mark_ingested(imap: ImapSession, section: ImapSection, uids: Sequence[
             await imap.move(chunk, section.processed_mailbox)
 
 
+#: called after a commit that stored new rows (wakes the process loop)
+OnStored = Callable[[], None]
+
+
+def _nothing() -> None:
+    return None
+
+
 async def fetch_mailbox(
-    imap: ImapSession, database: Database, section: ImapSection, mailbox: str
+    imap: ImapSession,
+    database: Database,
+    section: ImapSection,
+    mailbox: str,
+    on_stored: OnStored = _nothing,
 ) -> FetchCounts:
     """One pass over one mailbox (the caller holds its lock)."""
     counts = FetchCounts(mailboxes=1)
@@ -121,6 +142,7 @@ async def fetch_mailbox(
         done = sorted(known)
         # messages expunged meanwhile, or missing from the answer, are simply not marked:
         # the next pass finds them again
+        stored_before = counts.stored + counts.quarantined
         async with database.transaction() as session:
             for uid in new:
                 if uid in bodies:
@@ -140,6 +162,8 @@ async def fetch_mailbox(
                     counts.stored += 1
             if done:
                 await save_checkpoint(session, key, max(done))
+        if counts.stored + counts.quarantined > stored_before:
+            on_stored()
         counts.remarked += len(known)
         if done:
             await mark_ingested(imap, section, done)
@@ -147,7 +171,12 @@ async def fetch_mailbox(
 
 
 async def fetch_pass(
-    imap: ImapSession, database: Database, settings: Settings, *, process: bool = True
+    imap: ImapSession,
+    database: Database,
+    settings: Settings,
+    *,
+    process: bool = True,
+    on_stored: OnStored = _nothing,
 ) -> FetchCounts:
     """One pass over every configured mailbox, then (``process``) the inbound stages over what
     was stored; ``hub ingest`` and ``hub worker`` leave that to their own process loop."""
@@ -161,7 +190,7 @@ async def fetch_pass(
                 log.info("imap: %s is being fetched by another worker; skipped", mailbox)
                 counts.locked += 1
                 continue
-            counts.add(await fetch_mailbox(imap, database, section, mailbox))
+            counts.add(await fetch_mailbox(imap, database, section, mailbox, on_stored))
     if not process:
         return counts
     processed = await process_stored(database, StageEnv.from_settings(settings))
@@ -202,14 +231,18 @@ async def _serve(
     stop: asyncio.Event,
     healthy: Callable[[], None],
     process: bool,
+    on_stored: OnStored,
 ) -> None:
     section = settings.imap
     use_idle = section.idle and "IDLE" in imap.capabilities
     while not stop.is_set():
-        counts = await fetch_pass(imap, database, settings, process=process)
+        counts = await fetch_pass(imap, database, settings, process=process, on_stored=on_stored)
         healthy()  # a whole pass worked: the next failure starts the backoff afresh
         if counts.stored or counts.quarantined or counts.duplicates:
             log.info("imap: %s", counts.summary())
+            # mail that arrived during this pass was announced in the answers to its commands,
+            # not to the IDLE that would follow: look again before going idle
+            continue
         if stop.is_set():
             return
         if use_idle and imap.selected is not None:
@@ -229,9 +262,11 @@ async def run_fetcher(
     worker_id: str = "",
     *,
     process: bool = True,
+    on_stored: OnStored = _nothing,
 ) -> None:
     """Fetch until ``stop`` is set, reconnecting with backoff after any temporary failure;
-    ``process=False`` leaves the stored messages to a separate process loop."""
+    ``process=False`` leaves the stored messages to a separate process loop, which
+    ``on_stored`` wakes after each commit that stored messages."""
     attempt = 0
 
     def healthy() -> None:
@@ -242,7 +277,7 @@ async def run_fetcher(
         try:
             imap = await ImapSession.open(settings.imap)
             try:
-                await _serve(imap, database, settings, stop, healthy, process)
+                await _serve(imap, database, settings, stop, healthy, process, on_stored)
             finally:
                 await imap.close()
         except (ImapError, TemporaryError, SQLAlchemyError, OSError) as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,12 +274,14 @@ async def process_stored(
     batch: int = 50,
     executor: Executor | None = None,
     stages: tuple[Stage | PersistStage, ...] = STAGES,
+    on_batch: Callable[[], None] | None = None,
 ) -> ProcessCounts:
     """Run the stages over every ``stored`` message, oldest first, a batch per transaction.
 
     ``executor`` (a process pool) runs the CPU stages of a batch side by side; without one they
     run one after the other in a worker thread. A crash leaves the batch ``stored``: it is
-    processed again on the next call, and nothing is recorded twice.
+    processed again on the next call, and nothing is recorded twice. ``on_batch`` is called
+    after each batch's commit (it wakes the record step).
     """
     env = env or StageEnv()
     counts = ProcessCounts()
@@ -326,3 +329,5 @@ async def process_stored(
                     counts.quarantined += 1
                     continue
                 counts.parsed += 1
+        if on_batch is not None:
+            on_batch()  # the batch is committed

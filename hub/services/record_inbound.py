@@ -21,17 +21,22 @@ such message, in ONE transaction under the case lock:
 State ``routed`` (or ``answering`` while an answer is owed), ``thread_entry_id`` set. A crash
 before the commit leaves the message ``processed``; a routed message is never recorded again.
 The answer goes out after the commit through the idempotent ``queue_answer``.
+
+The classification is computed before that transaction from a read-only look at the message
+and its case (:mod:`hub.services.classify_ahead`), so the classifier pool is not awaited while
+the transaction holds SQLite's single write lock (taken by
+:func:`~hub.services.thread.lock_case`); in the transaction that result is used only when the
+classifier would be given exactly the same input, else it classifies there, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -45,12 +50,11 @@ from hub.domain.understood import Understood
 from hub.inbound.parse import parse_mail
 from hub.inbound.store import quarantine
 from hub.inbound.understand import load_understood
-from hub.nlp.fields import Claim
-from hub.nlp.model import Classification
 from hub.routing.context import OUR_MESSAGE_KINDS, RoutingPolicy
 from hub.routing.reply_token import reply_token_key
 from hub.routing.service import route
 from hub.services.automation import apply_intent
+from hub.services.classify_ahead import Classify, classify_ahead, classify_args, reusing
 from hub.services.inbound_answers import PendingAnswer, answer_for, send_pending
 from hub.services.inbound_entry import classification_meta, entry_meta
 from hub.services.reminder_mail import ReminderMailer
@@ -69,8 +73,6 @@ from hub.storage.models import Classification as ClassificationRow
 
 log = logging.getLogger(__name__)
 
-#: what the classifier is: ``ClassifierPool.classify`` (text, received, claim)
-Classify = Callable[[str, datetime | None, Claim | None], Awaitable[Classification]]
 
 PROCESSED, ROUTED, ANSWERING, TRIAGE = "processed", "routed", "answering", "triage"
 ENTRY_KIND = {
@@ -188,15 +190,7 @@ async def _classify_and_act(
     decision: RouteDecision,
     now: datetime,
 ) -> PendingAnswer | None:
-    claim = Claim(
-        amount=Decimal(case.claim_amount) + Decimal(case.fees) - Decimal(case.paid_amount),
-        currency=case.currency,
-        reference=case.reference,
-    )
-    received = understood.date or row.received_at
-    if received.tzinfo is None:
-        received = received.replace(tzinfo=UTC)
-    result = await classify(understood.reply_text, received, claim)
+    result = await classify(*classify_args(case, row, understood))
     session.add(
         ClassificationRow(
             thread_entry_id=entry.id,
@@ -347,6 +341,7 @@ async def _record_next(
 ) -> tuple[int | None, PendingAnswer | None]:
     """Record the next message in its own transaction: (its id or None, the answer owed)."""
     inbound_id: int | None = None
+    classify = reusing(classify, await classify_ahead(database, settings, classify, after))
     try:
         async with database.transaction() as session:
             row = await _claim_next(session, after)
