@@ -8,7 +8,10 @@ Then, on a fresh SQLite database (or ``--db-url``):
 * bare: aioimaplib alone, ``UID FETCH`` of every message (bench/imap_bench.py's measurement);
 * hub: :func:`hub.inbound.ingest.ingest_once` (fetch and store, then every stage over what was
   stored, the CPU stages in a process pool), timed as a whole and by phase;
-* the same processing with the CPU stages in one worker thread (no pool), for comparison.
+* the same processing with the CPU stages in one worker thread (no pool), for comparison;
+* the loops of ``hub ingest`` side by side on a second fresh database (the mailbox's
+  ``$HubIngested`` flags removed first): fetch, stages and record step woken by one another,
+  timed until every message is recorded (``triage``: no case exists).
 
 Run: ``.venv/bin/python bench/ingest_bench.py -n 2000 --encrypted 0.25``.
 """
@@ -29,22 +32,33 @@ from dovecot import Dovecot
 from imap_bench import bare_fetch
 from imap_support import imap_settings, reply
 from ingest_support import encrypted_reply, make_homes, with_hub_keys
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 
 from hub.config import Settings, load_settings
 from hub.crypto.at_rest import generate_key
 from hub.inbound.fetch import fetch_once
-from hub.inbound.ingest import stage_pool
+from hub.inbound.ingest import ingest_runners, stage_pool
 from hub.inbound.pipeline import StageEnv, process_stored
 from hub.storage import migrate
 from hub.storage.db import Database, open_database
-from hub.storage.models import InboundMessage
+from hub.storage.models import ImapCheckpoint, InboundMessage, QuarantinedMessage
 
 
 async def _database(settings: Settings) -> Database:
     database = open_database(settings)
     await migrate.upgrade(database.engine)
     return database
+
+
+async def _clear(settings: Settings) -> None:
+    database = open_database(settings)
+    try:
+        async with database.transaction() as session:
+            await session.execute(delete(QuarantinedMessage))
+            await session.execute(delete(InboundMessage))
+            await session.execute(delete(ImapCheckpoint))
+    finally:
+        await database.close()
 
 
 async def hub_ingest(settings: Settings, n: int) -> tuple[float, float, float, float]:
@@ -73,6 +87,32 @@ async def hub_ingest(settings: Settings, n: int) -> tuple[float, float, float, f
     return end - start, middle - start, end - middle, thread
 
 
+async def loops_ingest(settings: Settings, n: int) -> float:
+    """Seconds until ``hub ingest``'s loops, running together, have recorded all ``n``."""
+    database = await _database(settings)
+    stop = asyncio.Event()
+    fetch, process = ingest_runners()
+    start = time.perf_counter()
+    tasks = [
+        asyncio.create_task(fetch(settings, database, stop, "bench")),
+        asyncio.create_task(process(settings, database, stop, "bench")),
+    ]
+    try:
+        while True:
+            async with database.transaction() as session:
+                done = await session.scalar(
+                    select(func.count()).where(InboundMessage.state == "triage")
+                )
+            if done == n:
+                return time.perf_counter() - start
+            assert not any(task.done() for task in tasks), tasks
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await database.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=2000, help="messages (default 2000)")
@@ -97,10 +137,21 @@ async def main() -> None:
             env = {
                 "HUB_SECURITY_AT_REST_KEYS": f"k1:{generate_key()}",
                 "HUB_SECURITY_LOOKUP_KEY": generate_key(),
+                "HUB_SECURITY_REPLY_TOKEN_KEY": generate_key(),
                 "HUB_DATABASE_URL": args.db_url or f"sqlite+aiosqlite:///{tmp}/bench.db",
             }
             settings = with_hub_keys(imap_settings(load_settings(None, env), dovecot), homes)
             total, fetch, process, thread = await hub_ingest(settings, args.n)
+            dovecot.doveadm(
+                "flags", "remove", "-u", dovecot.user, "$HubIngested", "mailbox", "INBOX", "all"
+            )
+            url = args.db_url or f"sqlite+aiosqlite:///{tmp}/loops.db"
+            if args.db_url is not None:  # the same database: start it afresh
+                await _clear(settings)
+            loops_settings = settings.model_copy(
+                update={"database": settings.database.model_copy(update={"url": url})}
+            )
+            loops = await loops_ingest(loops_settings, args.n)
         finally:
             dovecot.destroy()
             homes.close()
@@ -112,6 +163,8 @@ async def main() -> None:
     print(f"  stages + record (pool):   {n / process:8.0f} msg/s")
     print(f"  stages + record (thread): {n / thread:8.0f} msg/s")
     print(f"ratio bare/hub end to end:  {total / bare:8.1f}x slower ({bare / total:.3f})")
+    print(f"hub ingest loops together:  {n / loops:8.0f} msg/s (fetch, stages, record step)")
+    print(f"ratio bare/loops:           {loops / bare:8.1f}x slower ({bare / loops:.3f})")
 
 
 if __name__ == "__main__":
